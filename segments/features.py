@@ -1,0 +1,271 @@
+"""Feature values of one customer at one instant, computed on demand.
+
+:class:`Features` is a read-only mapping over a :class:`~segments.state.CustomerState`
+and a clock: a rule pays only for the features it reads, each computed once. Every
+time is event time; a feature that does not apply yet (no purchase, no model) is
+``None``.
+
+>>> from segments.events import Interaction
+>>> from segments.state import CustomerState, apply
+>>> s = CustomerState("c-1")
+>>> apply(s, Interaction("e1", "c-1", "purchase", 0, {"order_id": "o1", "revenue": 80.0}))
+>>> f = Features(s, now=40 * DAY_MS)
+>>> f["purchases_30d"], f["purchases_90d"], f["days_since_last_purchase"]
+(0, 1, 40.0)
+>>> f["rfm_segment"] is None or isinstance(f["rfm_segment"], str)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from segments import buckets
+from segments.state import CustomerState
+from segments.timefmt import DAY_MS, MINUTE_MS
+
+__all__ = ["FEATURES", "Features", "RfmScale", "rfm_segment"]
+
+
+@dataclass(frozen=True, slots=True)
+class RfmScale:
+    """Cut points that turn recency, frequency and money into scores 1 to 5.
+
+    ``recency_days`` ascend: fewer days since the last purchase score higher.
+    ``frequency`` and ``monetary`` ascend: more scores higher.
+    """
+
+    recency_days: tuple[float, float, float, float] = (30.0, 90.0, 180.0, 365.0)
+    frequency: tuple[float, float, float, float] = (1.0, 2.0, 4.0, 8.0)
+    monetary: tuple[float, float, float, float] = (100.0, 250.0, 500.0, 1000.0)
+
+    def score_recency(self, days: float) -> int:
+        return 5 - sum(days > cut for cut in self.recency_days)
+
+    @staticmethod
+    def score_up(value: float, cuts: tuple[float, ...]) -> int:
+        return 1 + sum(value > cut for cut in cuts)
+
+
+DEFAULT_RFM = RfmScale()
+
+
+def rfm_segment(r: int, f: int) -> str:
+    """The named RFM segment of a recency score and a frequency score.
+
+    >>> rfm_segment(5, 5), rfm_segment(1, 1), rfm_segment(2, 5), rfm_segment(3, 3)
+    ('champions', 'lost', 'cant_lose', 'need_attention')
+    """
+    if r >= 4 and f >= 4:
+        return "champions" if r == 5 else "loyal"
+    if r <= 2:
+        if f == 5:
+            return "cant_lose"
+        if f >= 3:
+            return "at_risk"
+        return "lost" if r == 1 and f == 1 else "hibernating"
+    if r == 3:
+        if f >= 4:
+            return "loyal"
+        return "need_attention" if f == 3 else "about_to_sleep"
+    # r in (4, 5), f in (1, 2, 3)
+    if f == 1:
+        return "new" if r == 5 else "promising"
+    return "potential_loyalist"
+
+
+class Features(Mapping[str, Any]):
+    """Lazy, cached feature values for ``state`` at instant ``now``."""
+
+    __slots__ = ("_cache", "default_tz", "now", "rfm", "state")
+
+    def __init__(self, state: CustomerState, now: int, *, rfm: RfmScale = DEFAULT_RFM,
+                 default_tz: str = "UTC") -> None:
+        self.state = state
+        self.now = now
+        self.rfm = rfm
+        self.default_tz = default_tz
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        compute = FEATURES.get(name)
+        if compute is None:
+            if name.startswith("profile."):
+                value = self.state.profile.get(name[8:])
+            else:
+                raise KeyError(name)
+        else:
+            value = compute(self)
+        self._cache[name] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FEATURES)
+
+    def __len__(self) -> int:
+        return len(FEATURES)
+
+    # helpers the feature functions share
+    def orders_since(self, window: int) -> list[list[Any]]:
+        cutoff = self.now - window
+        return [row for row in self.state.orders if cutoff < row[0] <= self.now]
+
+    def counted(self, counter: str, window: int) -> int:
+        series = self.state.counters.get(counter)
+        return buckets.count(series, self.now, window) if series else 0
+
+    def days_since(self, instant: int | None) -> float | None:
+        return None if instant is None else (self.now - instant) / DAY_MS
+
+    def local(self) -> datetime:
+        tz = self.state.context.get("tz") or self.default_tz
+        return datetime.fromtimestamp(self.now / 1000, _zone(tz) or _zone(self.default_tz))
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _count(window_days: int) -> Callable[[Features], int]:
+    return lambda f: len(f.orders_since(window_days * DAY_MS))
+
+
+def _revenue(window_days: int) -> Callable[[Features], float]:
+    return lambda f: round(sum(row[1] for row in f.orders_since(window_days * DAY_MS)), 2)
+
+
+def _counter(name: str, window_days: int) -> Callable[[Features], int]:
+    return lambda f: f.counted(name, window_days * DAY_MS)
+
+
+def _distinct(attr: str, window_days: int) -> Callable[[Features], int]:
+    def compute(f: Features) -> int:
+        cutoff = f.now - window_days * DAY_MS
+        return sum(1 for t in getattr(f.state, attr).values() if cutoff < t <= f.now)
+    return compute
+
+
+def _avg_order_value(f: Features) -> float | None:
+    s = f.state
+    return round(s.revenue_total / s.purchases_total, 2) if s.purchases_total else None
+
+
+def _minutes_since_cart_update(f: Features) -> float | None:
+    updated = f.state.cart_updated
+    return None if updated is None else (f.now - updated) / MINUTE_MS
+
+
+def _rfm_r(f: Features) -> int | None:
+    days = f["days_since_last_purchase"]
+    return None if days is None else f.rfm.score_recency(days)
+
+
+def _rfm_f(f: Features) -> int | None:
+    if f.state.purchases_total == 0:
+        return None
+    return f.rfm.score_up(f["purchases_365d"], f.rfm.frequency)
+
+
+def _rfm_m(f: Features) -> int | None:
+    if f.state.purchases_total == 0:
+        return None
+    return f.rfm.score_up(f["revenue_365d"], f.rfm.monetary)
+
+
+def _rfm_segment(f: Features) -> str | None:
+    r, fr = f["rfm_r"], f["rfm_f"]
+    return None if r is None or fr is None else rfm_segment(r, fr)
+
+
+def _holiday_purchases(f: Features) -> int:
+    return sum(1 for row in f.orders_since(365 * DAY_MS) if _is_holiday(row[0]))
+
+
+def _is_holiday(ts: int) -> bool:
+    """Occasion windows in UTC: Black Friday to New Year (Nov 15 - Dec 31), Valentine's
+    week (Feb 7 - 14) and Mother's Day fortnight (May 1 - 14)."""
+    day = datetime.fromtimestamp(ts / 1000, _UTC)
+    month, dom = day.month, day.day
+    return (month == 11 and dom >= 15) or month == 12 or (month == 2 and 7 <= dom <= 14) or (
+        month == 5 and dom <= 14)
+
+
+_UTC = ZoneInfo("UTC")
+
+
+def _score(name: str) -> Callable[[Features], Any]:
+    return lambda f: f.state.scores.get(name)
+
+
+def _context(name: str) -> Callable[[Features], Any]:
+    return lambda f: f.state.context.get(name)
+
+
+FEATURES: dict[str, Callable[[Features], Any]] = {
+    # purchases: exact windows over per-order timestamps
+    "purchases_total": lambda f: f.state.purchases_total,
+    "revenue_total": lambda f: f.state.revenue_total,
+    "purchases_30d": _count(30),
+    "purchases_90d": _count(90),
+    "purchases_365d": _count(365),
+    "revenue_30d": _revenue(30),
+    "revenue_90d": _revenue(90),
+    "revenue_365d": _revenue(365),
+    "avg_order_value": _avg_order_value,
+    "days_since_last_purchase": lambda f: f.days_since(f.state.last_purchase),
+    "days_since_first_purchase": lambda f: f.days_since(f.state.first_purchase),
+    "discount_orders_365d": lambda f: sum(row[3] for row in f.orders_since(365 * DAY_MS)),
+    "holiday_purchases_365d": _holiday_purchases,
+    # engagement: 1-hour buckets
+    "sessions_7d": _counter("sessions", 7),
+    "sessions_30d": _counter("sessions", 30),
+    "page_views_7d": _counter("page_views", 7),
+    "product_views_7d": _counter("product_views", 7),
+    "cart_adds_7d": _counter("cart_adds", 7),
+    "searches_7d": _counter("searches", 7),
+    "email_opens_30d": _counter("email_opens", 30),
+    "email_clicks_30d": _counter("email_clicks", 30),
+    "app_opens_7d": _counter("app_opens", 7),
+    "logins_30d": _counter("logins", 30),
+    "distinct_features_30d": _distinct("features_used", 30),
+    "devices_30d": _distinct("devices", 30),
+    "days_since_last_seen": lambda f: f.days_since(f.state.last_seen),
+    # cart
+    "cart_items": lambda f: f.state.cart_items,
+    "cart_value": lambda f: f.state.cart_value,
+    "minutes_since_cart_update": _minutes_since_cart_update,
+    # RFM
+    "rfm_r": _rfm_r,
+    "rfm_f": _rfm_f,
+    "rfm_m": _rfm_m,
+    "rfm_segment": _rfm_segment,
+    # context
+    "device": _context("device"),
+    "channel": _context("channel"),
+    "country": _context("country"),
+    "city": _context("city"),
+    "tz": _context("tz"),
+    "local_hour": lambda f: f.local().hour,
+    "local_weekday": lambda f: f.local().weekday(),
+    # consent
+    "consent_marketing": lambda f: f.state.consent_marketing,
+    # models (filled by the model layer; null until warm)
+    "purchase_propensity": _score("purchase_propensity"),
+    "churn_risk": _score("churn_risk"),
+    "p_alive": _score("p_alive"),
+    "expected_clv_365d": _score("expected_clv_365d"),
+    "cluster": _score("cluster"),
+}

@@ -1,0 +1,112 @@
+"""The door every interaction passes: decode, validate, read the timestamp.
+
+The rules come from ``schemas/interaction/1-0-0.json``, compiled once with
+``fastjsonschema``; this module adds only what a schema cannot say (size, the
+instant a timestamp names, its sane range). A record that fails gets a
+:class:`Rejection` with a typed reason; it is never dropped here.
+
+>>> gate = Gate()
+>>> now = 1795342500250
+>>> event = gate.check(b'{"event_id":"e1","customer_id":"c1","type":"login",'
+...                    b'"ts":"2026-11-22T10:15:00Z"}', now)
+>>> event.customer_id, event.type, event.ts
+('c1', 'login', 1795342500000)
+>>> gate.check(b'{"event_id":', now).reason
+'not_json'
+>>> gate.check(b'{"event_id":"e1","customer_id":"c1","type":"teleport","ts":0}', now).reason
+'unknown_type'
+>>> gate.check(b'{"event_id":"e1","customer_id":"c1","type":"login","ts":5}', now).reason
+'bad_timestamp'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import fastjsonschema
+import orjson
+
+import schemas
+from segments.events import Interaction
+from segments.timefmt import DAY_MS, TimestampError, parse_ts
+
+__all__ = ["INTERACTION_SCHEMA", "Gate", "GateConfig", "Interaction", "Rejection"]
+
+INTERACTION_SCHEMA = ("interaction", "1-0-0")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GateConfig:
+    """Limits beyond the schema; all of them configurable per worker."""
+
+    max_bytes: int = 64 * 1024
+    min_ts: int = 946_684_800_000  # 2000-01-01T00:00:00Z
+    max_future_ms: int = DAY_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a record was refused, in the dead-letter contract's terms."""
+
+    reason: str
+    detail: str
+    path: str | None = None
+    customer_id: str | None = None
+
+
+class Gate:
+    """Turns raw bytes into an :class:`Interaction` or a :class:`Rejection`."""
+
+    def __init__(self, config: GateConfig | None = None) -> None:
+        self.config = config or GateConfig()
+        schema = schemas.load(*INTERACTION_SCHEMA)
+        self.known_types: frozenset[str] = frozenset(schema["properties"]["type"]["enum"])
+        self._validate = fastjsonschema.compile(schema)
+
+    def check(self, raw: bytes, now: int) -> Interaction | Rejection:
+        """Decide on one record; ``now`` (epoch ms, wall clock) bounds future timestamps."""
+        config = self.config
+        if len(raw) > config.max_bytes:
+            return Rejection("too_large", f"{len(raw)} bytes, limit {config.max_bytes}")
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            reason = "not_utf8" if "UTF-8" in str(exc) else "not_json"
+            return Rejection(reason, str(exc))
+        if not isinstance(doc, dict):
+            return Rejection("not_an_object", f"a JSON {_json_kind(doc)}, not an object")
+        customer = doc.get("customer_id")
+        customer_id = customer if isinstance(customer, str) and customer else None
+        kind = doc.get("type")
+        if isinstance(kind, str) and kind not in self.known_types:
+            return Rejection("unknown_type", f"unknown event type {kind[:64]!r}", "/type",
+                             customer_id)
+        try:
+            self._validate(doc)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            return Rejection("schema_violation", _readable(exc.message),
+                             _pointer(exc.path), customer_id)
+        try:
+            ts = parse_ts(doc["ts"])
+        except TimestampError as exc:
+            return Rejection("bad_timestamp", str(exc), "/ts", customer_id)
+        if ts < config.min_ts or ts > now + config.max_future_ms:
+            return Rejection("bad_timestamp", f"timestamp {doc['ts']!r} is out of range",
+                             "/ts", customer_id)
+        return Interaction.from_document(doc, ts)
+
+
+def _pointer(path: Sequence[str | int] | None) -> str:
+    """fastjsonschema's ``['data', 'properties', 0]`` as the JSON pointer ``/properties/0``."""
+    parts = list(path or [])[1:]
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _readable(message: str) -> str:
+    return message[5:] if message.startswith("data.") else message.replace("data ", "", 1)
+
+
+def _json_kind(value: object) -> str:
+    return {list: "array", str: "string", int: "number", float: "number",
+            bool: "boolean", type(None): "null"}.get(type(value), type(value).__name__)

@@ -1,0 +1,231 @@
+"""The pipeline one partition runs: decode, validate, dedupe, update, evaluate, emit.
+
+:class:`Processor` is the whole worker minus Kafka: the Faust adapter feeds it records
+and produces what it returns; ``segstream replay --offline`` feeds it a file. Both run
+this same code, which is why their outputs agree. State lives behind
+:class:`StateStore` (a Faust table in the worker, a dict offline).
+
+>>> from segments.definitions import parse_definitions
+>>> from segments.engine import Engine
+>>> from segments.gate import Gate
+>>> p = Processor(Engine(parse_definitions('[segments.buyer]\\nwhen = "purchases_total >= 1"')),
+...               Gate(), MemoryStore(), live=False)
+>>> raw = (b'{"event_id":"e1","customer_id":"c1","type":"purchase","ts":1000000000000,'
+...        b'"properties":{"order_id":"o1","revenue":5}}')
+>>> [o.value["segment"] for o in p.process(raw, Source("interactions", 0, 0), wall=10**12)]
+['buyer']
+>>> p.process(raw, Source("interactions", 0, 1), wall=10**12)  # same event_id: dropped
+[]
+>>> p.stats[0].as_dict()["duplicates"]
+1
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from segments.engine import Engine
+from segments.events import Interaction
+from segments.gate import Gate, Rejection
+from segments.records import DEAD_LETTERS, Output, dead_letter
+from segments.state import CustomerState, event_hash
+from segments.timefmt import DAY_MS
+
+__all__ = ["MemoryStore", "PartitionStats", "Processor", "Source", "StateStore"]
+
+log = logging.getLogger(__name__)
+
+
+class StateStore(Protocol):
+    """Where customer state lives; writes name their partition (changelog)."""
+
+    def get(self, key: str) -> CustomerState | None: ...
+
+    def put(self, partition: int, key: str, state: CustomerState) -> None: ...
+
+    def delete(self, partition: int, key: str) -> None: ...
+
+
+class MemoryStore:
+    """A plain dict store, for offline replay and tests."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, CustomerState] = {}
+
+    def get(self, key: str) -> CustomerState | None:
+        return self.data.get(key)
+
+    def put(self, partition: int, key: str, state: CustomerState) -> None:
+        self.data[key] = state
+
+    def delete(self, partition: int, key: str) -> None:
+        self.data.pop(key, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a record came from: kept in dead letters so it can be found and replayed."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    timestamp: int | None = None
+
+
+@dataclass(slots=True)
+class PartitionStats:
+    """Accounting: consumed == applied + dead-lettered + duplicates, always."""
+
+    consumed: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: Counter[str] = field(default_factory=Counter)
+    time_transitions: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "consumed": self.consumed,
+            "applied": self.applied,
+            "duplicates": self.duplicates,
+            "dead_lettered": sum(self.dead_lettered.values()),
+            "dead_lettered_by_reason": dict(sorted(self.dead_lettered.items())),
+            "time_transitions": self.time_transitions,
+        }
+
+
+class Processor:
+    """Runs the core over records of any number of partitions, each with its own clock."""
+
+    def __init__(self, engine: Engine, gate: Gate, store: StateStore, *, live: bool,
+                 dedupe_window_ms: int = DAY_MS, dedupe_limit: int = 1000) -> None:
+        self.engine = engine
+        self.gate = gate
+        self.store = store
+        self.live = live
+        self.dedupe_window_ms = dedupe_window_ms
+        self.dedupe_limit = dedupe_limit
+        self.stats: dict[int, PartitionStats] = {}
+        self.clocks: dict[int, int] = {}
+        self._due: dict[int, list[tuple[int, str]]] = {}
+
+    def process(self, raw: bytes, source: Source, wall: int) -> list[Output]:
+        """One consumed record in, the records it causes out (dead letter included)."""
+        partition = source.partition
+        stats = self.stats.setdefault(partition, PartitionStats())
+        stats.consumed += 1
+        checked = self.gate.check(raw, wall)
+        if isinstance(checked, Rejection):
+            return [self._dead_letter(stats, checked, raw, source, wall)]
+        event = checked
+        clock = max(self.clocks.get(partition, event.ts), event.ts)
+        self.clocks[partition] = clock
+        now = max(clock, wall) if self.live else clock
+        outputs = self.tick(partition, now)
+        state = self.store.get(event.customer_id)
+        if state is not None and self._is_duplicate(state, event):
+            stats.duplicates += 1
+            return outputs
+        if state is None:
+            state = CustomerState(event.customer_id)
+        try:
+            outputs.extend(self._apply(partition, state, event, now))
+        except Exception as exc:  # a bug must not stop the partition: keep the record
+            log.exception("processing failed for %s", source)
+            self.store.put(partition, event.customer_id, state)
+            failure = Rejection("processing_error", f"{type(exc).__name__}: {exc}",
+                                None, event.customer_id)
+            outputs.append(self._dead_letter(stats, failure, raw, source, wall))
+            return outputs
+        stats.applied += 1
+        return outputs
+
+    def tick(self, partition: int, now: int) -> list[Output]:
+        """Fire the time-based transitions of ``partition`` that fell due before ``now``."""
+        heap = self._due.get(partition)
+        outputs: list[Output] = []
+        while heap and heap[0][0] < now:
+            due, key = heapq.heappop(heap)
+            state = self.store.get(key)
+            if state is None or state.due != due:
+                continue  # superseded: the customer was re-scheduled or erased
+            fired = self.engine.on_time(state, now)
+            self.stats.setdefault(partition, PartitionStats()).time_transitions += len(fired)
+            outputs.extend(fired)
+            self.store.put(partition, key, state)
+            self._schedule(partition, key, state)
+        return outputs
+
+    def now(self, partition: int, wall: int) -> int | None:
+        """The partition's clock: event time, and in live mode the wall clock too."""
+        clock = self.clocks.get(partition)
+        if self.live:
+            return wall if clock is None else max(clock, wall)
+        return clock
+
+    def recover(self, partition: int, states: Iterable[tuple[str, CustomerState]]) -> None:
+        """Rebuild the due index of a partition from its table after a restart."""
+        heap: list[tuple[int, str]] = []
+        version = self.engine.definitions.version
+        clock = self.clocks.get(partition, 0)
+        for key, state in states:
+            if state.last_seen is not None:
+                clock = max(clock, state.last_seen)
+            if state.definitions not in (None, version):
+                state.due = min(state.due or 0, state.last_seen or 0)
+            if state.due is not None:
+                heap.append((state.due, key))
+        heapq.heapify(heap)
+        self._due[partition] = heap
+        if clock:
+            self.clocks[partition] = clock
+
+    def forget(self, partition: int) -> None:
+        """Drop what this processor holds for a partition taken away by a rebalance."""
+        self._due.pop(partition, None)
+        self.clocks.pop(partition, None)
+
+    def _apply(self, partition: int, state: CustomerState, event: Interaction,
+               now: int) -> list[Output]:
+        if event.type == "erase_request":
+            outputs = self.engine.on_erase(state, event)
+            self.store.delete(partition, event.customer_id)
+            return outputs
+        self._remember(state, event)
+        outputs = self.engine.on_event(state, event, now)
+        self.store.put(partition, event.customer_id, state)
+        self._schedule(partition, event.customer_id, state)
+        return outputs
+
+    def _schedule(self, partition: int, key: str, state: CustomerState) -> None:
+        if state.due is not None:
+            heapq.heappush(self._due.setdefault(partition, []), (state.due, key))
+
+    def _is_duplicate(self, state: CustomerState, event: Interaction) -> bool:
+        return event_hash(event.event_id) in state.seen
+
+    def _remember(self, state: CustomerState, event: Interaction) -> None:
+        seen = state.seen
+        seen[event_hash(event.event_id)] = event.ts
+        if len(seen) > 64:
+            horizon = (state.last_seen or event.ts) - self.dedupe_window_ms
+            for key in [k for k, ts in seen.items() if ts < horizon]:
+                del seen[key]
+            while len(seen) > self.dedupe_limit:
+                del seen[min(seen.items(), key=lambda kv: (kv[1], kv[0]))[0]]
+
+    def _dead_letter(self, stats: PartitionStats, rejection: Rejection, raw: bytes,
+                     source: Source, wall: int) -> Output:
+        stats.dead_lettered[rejection.reason] += 1
+        value = dead_letter(rejection.reason, rejection.detail, rejection.path,
+                            topic=source.topic, partition=source.partition,
+                            offset=source.offset, key=source.key,
+                            timestamp=source.timestamp, raw=raw,
+                            customer_id=rejection.customer_id, processed_at=wall)
+        key = None if source.key is None else source.key.decode("utf-8", "replace")
+        return Output(DEAD_LETTERS, key, value)

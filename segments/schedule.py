@@ -1,0 +1,108 @@
+"""When can a customer's segments next change with no new event?
+
+A membership can only flip without an event when a time-dependent feature moves:
+a ``days_since_*``/``minutes_since_*`` value crosses a constant a rule compares it
+with, an order or an hourly bucket leaves a window, or the local hour turns. The
+:class:`Schedule` collects, once per definitions file, which of these the rules read;
+:meth:`Schedule.next_due` turns them into the earliest such instant for one customer.
+The engine re-evaluates there, so transitions are exact to the millisecond instead
+of waiting for a batch.
+
+>>> from segments.definitions import parse_definitions
+>>> from segments.state import CustomerState
+>>> defs = parse_definitions('''[segments.lapsed]
+... when = "purchases_total >= 1 and days_since_last_purchase > 90"''')
+>>> s = CustomerState("c-1", last_purchase=1_000, purchases_total=1)
+>>> Schedule(defs).next_due(s, now=5_000) == 1_000 + 90 * DAY_MS
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from segments.definitions import Definitions
+from segments.features import DEFAULT_RFM, RfmScale
+from segments.state import CustomerState
+from segments.timefmt import DAY_MS, HOUR_MS, MINUTE_MS
+
+__all__ = ["Schedule"]
+
+# time-linear feature -> (anchor in the state, unit in ms)
+_ANCHORS: dict[str, tuple[Callable[[CustomerState], int | None], int]] = {
+    "days_since_last_purchase": (lambda s: s.last_purchase, DAY_MS),
+    "days_since_first_purchase": (lambda s: s.first_purchase, DAY_MS),
+    "days_since_last_seen": (lambda s: s.last_seen, DAY_MS),
+    "minutes_since_cart_update": (lambda s: s.cart_updated, MINUTE_MS),
+}
+# feature over orders -> its window
+_ORDER_WINDOWS = {
+    "purchases_30d": 30, "purchases_90d": 90, "purchases_365d": 365,
+    "revenue_30d": 30, "revenue_90d": 90, "revenue_365d": 365,
+    "discount_orders_365d": 365, "holiday_purchases_365d": 365,
+    "rfm_f": 365, "rfm_m": 365, "rfm_segment": 365,
+}
+# feature over hourly buckets -> (counter, window)
+_BUCKET_WINDOWS = {
+    "sessions_7d": ("sessions", 7), "sessions_30d": ("sessions", 30),
+    "page_views_7d": ("page_views", 7), "product_views_7d": ("product_views", 7),
+    "cart_adds_7d": ("cart_adds", 7), "searches_7d": ("searches", 7),
+    "email_opens_30d": ("email_opens", 30), "email_clicks_30d": ("email_clicks", 30),
+    "app_opens_7d": ("app_opens", 7), "logins_30d": ("logins", 30),
+}
+_LAST_SEEN_WINDOWS = {"distinct_features_30d": "features_used", "devices_30d": "devices"}
+_LOCAL_CLOCK = frozenset({"local_hour", "local_weekday"})
+_QUARTER_HOUR = 15 * MINUTE_MS  # every time zone's offset is a multiple of it
+
+
+class Schedule:
+    """What the rules of one definitions file make time-dependent."""
+
+    def __init__(self, definitions: Definitions, rfm: RfmScale = DEFAULT_RFM) -> None:
+        reads: set[str] = set()
+        thresholds: dict[str, set[float]] = {}
+        polled: set[str] = set()
+        for segment in definitions.segments.values():
+            reads.update(segment.when.features)
+            for name, values in segment.when.thresholds.items():
+                thresholds.setdefault(name, set()).update(values)
+            polled.update(segment.when.needs_polling)
+        if reads & {"rfm_r", "rfm_segment"}:
+            thresholds.setdefault("days_since_last_purchase", set()).update(rfm.recency_days)
+        self.thresholds = {k: tuple(sorted(v)) for k, v in thresholds.items()}
+        self.polled = {name: _ANCHORS[name][1] // (1 if name.startswith("minutes") else 24)
+                       for name in polled if name in _ANCHORS}
+        self.order_windows = sorted({_ORDER_WINDOWS[f] * DAY_MS
+                                     for f in reads if f in _ORDER_WINDOWS})
+        self.bucket_windows = sorted({(c, d * DAY_MS) for f, (c, d) in _BUCKET_WINDOWS.items()
+                                      if f in reads})
+        self.last_seen_windows = sorted({_LAST_SEEN_WINDOWS[f] for f in reads
+                                         if f in _LAST_SEEN_WINDOWS})
+        self.local_clock = bool(reads & _LOCAL_CLOCK)
+
+    def next_due(self, state: CustomerState, now: int) -> int | None:
+        """The earliest instant at or after ``now`` where a rule may flip, if any."""
+        return min(self._candidates(state, now), default=None)
+
+    def _candidates(self, state: CustomerState, now: int) -> Iterable[int]:
+        for name, cuts in self.thresholds.items():
+            anchor_of, unit = _ANCHORS[name]
+            anchor = anchor_of(state)
+            if anchor is not None:
+                yield from (t for c in cuts if (t := anchor + round(c * unit)) >= now)
+        for name, step in self.polled.items():
+            if _ANCHORS[name][0](state) is not None:
+                yield now + step
+        for window in self.order_windows:
+            yield from (t for row in state.orders if (t := row[0] + window) >= now)
+        for counter, window in self.bucket_windows:
+            for hour, _ in state.counters.get(counter, ()):
+                t = (hour + 1) * HOUR_MS + window
+                if t >= now:
+                    yield t
+        for attr in self.last_seen_windows:
+            yield from (t for seen in getattr(state, attr).values()
+                        if (t := seen + 30 * DAY_MS) >= now)
+        if self.local_clock and state.last_seen is not None:
+            yield (now // _QUARTER_HOUR + 1) * _QUARTER_HOUR
+

@@ -1,0 +1,55 @@
+"""Event-time parsing and formatting.
+
+Everything inside segstream counts time as integer epoch milliseconds (UTC): cheap to
+compare, exact, and identical on every machine. Text appears only at the edges.
+
+>>> parse_ts("2026-11-22T10:15:00.250Z")
+1795342500250
+>>> parse_ts("2026-11-22T11:15:00.250+01:00")
+1795342500250
+>>> parse_ts(1795342500250)
+1795342500250
+>>> format_ts(1795342500250)
+'2026-11-22T10:15:00.250Z'
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+__all__ = ["DAY_MS", "HOUR_MS", "MINUTE_MS", "TimestampError", "format_ts", "parse_ts"]
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+
+
+class TimestampError(ValueError):
+    """A timestamp that cannot be read as an instant."""
+
+
+def parse_ts(value: str | int) -> int:
+    """Epoch milliseconds from RFC 3339 text with an offset, or from epoch ms."""
+    if isinstance(value, bool):
+        raise TimestampError(f"not a timestamp: {value!r}")
+    if isinstance(value, int):
+        return value
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise TimestampError(f"not an RFC 3339 timestamp: {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise TimestampError(f"timestamp without a UTC offset: {value!r}")
+    # timestamp() goes through float; integer arithmetic keeps the milliseconds exact.
+    delta = parsed - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def format_ts(ms: int) -> str:
+    """RFC 3339 UTC text with milliseconds: the one shape every output uses."""
+    seconds, millis = divmod(ms, 1000)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{millis:03d}Z"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
