@@ -1,0 +1,1 @@
+"""The Kafka/Faust adapter: wiring only. The behaviour lives in :mod:`segments`."""

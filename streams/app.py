@@ -1,0 +1,114 @@
+"""The Faust application: topics, the customer table, one agent, one timer, web views.
+
+Each ``interactions`` partition gets its own actor (``isolated_partitions``), so offsets
+are committed in order; the core :class:`~segments.processor.Processor` does the work.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+import orjson
+
+from segments.definitions import Definitions
+from segments.engine import Engine
+from segments.gate import Gate, GateConfig
+from segments.processor import Processor, Source
+from segments.records import Output
+from streams import codecs, web
+from streams.settings import INTERACTIONS, OUTPUT_TOPICS, Settings
+from streams.tables import TableStore
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def create_app(settings: Settings, definitions: Definitions, partitions: int) -> faust.App:
+    codecs.register()
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap}",
+        store="memory://",
+        datadir=str(settings.data_dir),
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        topic_partitions=partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger_ms=1,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+    )
+    source = app.topic(settings.topic(INTERACTIONS), key_serializer="raw",
+                       value_serializer="raw", partitions=partitions)
+    outputs = {name: app.topic(settings.topic(name), key_serializer="raw",
+                               value_serializer="raw", partitions=partitions)
+               for name in OUTPUT_TOPICS}
+    table = app.Table("customers", default=None, partitions=partitions)
+    # Faust derives codecs from key/value types; ours are set before the changelog
+    # topic (created lazily) exists.
+    table.key_serializer = "utf8"
+    table.value_serializer = "customer-state"
+    store = TableStore(table)
+    gate = Gate(GateConfig(max_bytes=settings.max_event_bytes,
+                           max_future_ms=settings.max_future_ms))
+    processor = Processor(Engine(definitions), gate, store, live=settings.clock == "live",
+                          dedupe_window_ms=settings.dedupe_window_ms)
+    active: set[int] = set()
+
+    def emit(records: list[Output]) -> None:
+        for record in records:
+            key = None if record.key is None else record.key.encode()
+            outputs[record.topic].send_soon(key=key, value=orjson.dumps(record.value))
+
+    @app.agent(source, isolated_partitions=True, name=f"{settings.app_id}.process")
+    async def process(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            raw = event.value if isinstance(event.value, bytes) else b""
+            origin = Source(message.topic, message.partition, message.offset, message.key,
+                            int(message.timestamp * 1000) if message.timestamp else None)
+            emit(processor.process(raw, origin, wall_ms()))
+
+    @table.on_recover
+    async def rebuild_due_index() -> None:
+        assigned = {tp.partition for tp in app.assignor.assigned_actives()
+                    if tp.topic == source.get_topic_name()}
+        for partition in active - assigned:
+            processor.forget(partition)
+        for partition in sorted(assigned):
+            processor.recover(partition, store.items(partition))
+        active.clear()
+        active.update(assigned)
+        log.info("due index rebuilt for partitions %s (%d customers)", sorted(assigned),
+                 len(store))
+
+    @app.timer(settings.tick_seconds)
+    async def fire_due_transitions() -> None:
+        if app.rebalancing:
+            return
+        wall = wall_ms()
+        for partition in sorted(active):
+            now = processor.now(partition, wall)
+            if now is not None:
+                emit(processor.tick(partition, now))
+
+    web.install(app, processor, store, definitions)
+
+    @app.on_before_shutdown.connect
+    async def report(_app: Any, **_: Any) -> None:
+        for partition, stats in sorted(processor.stats.items()):
+            log.warning("partition %d: %s", partition, stats.as_dict())
+
+    return app

@@ -1,0 +1,170 @@
+"""``segstream``: the command line. Flags fall back to ``SEGSTREAM_*`` variables."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from segments.definitions import Definitions, DefinitionsError, load_default, load_definitions
+from segments.timefmt import TimestampError, parse_ts
+from streams.errors import UserError
+from streams.settings import Settings
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _env(name: str, default: Any) -> Any:
+    return os.environ.get(f"SEGSTREAM_{name}", default)
+
+
+def _connection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap", default=_env("BOOTSTRAP", "localhost:9092"),
+                        help="Kafka bootstrap servers (SEGSTREAM_BOOTSTRAP)")
+    parser.add_argument("--topic-prefix", default=_env("TOPIC_PREFIX", ""),
+                        help="prefix of every topic name (SEGSTREAM_TOPIC_PREFIX)")
+
+
+def _definitions(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--definitions", type=Path, default=_env("DEFINITIONS", None),
+                        help="segments and moments TOML file (default: the shipped one)")
+
+
+def _timestamp(text: str) -> int:
+    try:
+        return parse_ts(int(text) if text.isdigit() else text)
+    except TimestampError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="segstream", description=(
+        "Real-time behavioral segmentation and micro-moment triggers on Kafka."))
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    worker = commands.add_parser("worker", help="run the pipeline (the main job)",
+                                 description="Consume interactions, keep customer state, "
+                                 "emit segment changes and micro-moment triggers.")
+    _connection(worker)
+    _definitions(worker)
+    worker.add_argument("--data-dir", type=Path, default=_env("DATA_DIR", "segstream-data"),
+                        help="local working directory of the worker (SEGSTREAM_DATA_DIR)")
+    worker.add_argument("--web-port", type=int, default=int(_env("WEB_PORT", 6066)),
+                        help="port of the worker's HTTP API (/health, /stats)")
+    worker.add_argument("--partitions", type=int, default=int(_env("PARTITIONS", 3)),
+                        help="partitions of the topics it creates (default 3)")
+    worker.add_argument("--clock", choices=("live", "event"), default=_env("CLOCK", "live"),
+                        help="live: event time or wall clock, whichever is later; "
+                        "event: event time only (deterministic replays)")
+    worker.add_argument("--max-event-bytes", type=int, default=64 * 1024,
+                        help="larger records go to the dead-letter topic (default 65536)")
+    worker.add_argument("--loglevel", default=_env("LOGLEVEL", "warning"))
+
+    topics = commands.add_parser("topics", help="create the contract's topics")
+    topics_commands = topics.add_subparsers(dest="topics_command", required=True,
+                                            parser_class=_Parser)
+    create = topics_commands.add_parser("create", help="create missing topics")
+    _connection(create)
+    create.add_argument("--partitions", type=int, default=3)
+
+    replay = commands.add_parser("replay", help="replay JSON-lines event logs",
+                                 description="Replay event logs. With --offline the engine "
+                                 "runs in-process and writes its outputs as JSON lines.")
+    replay.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    replay.add_argument("--offline", action="store_true",
+                        help="run the engine here, with no broker")
+    _definitions(replay)
+    replay.add_argument("--until", type=_timestamp,
+                        help="advance the clock to this instant at the end (offline)")
+    replay.add_argument("--out", type=Path, help="write outputs here (default: stdout)")
+    replay.add_argument("--progress", action="store_true", help="progress on stderr")
+    return parser
+
+
+def _load_definitions(path: Path | None) -> Definitions:
+    try:
+        return load_default() if path is None else load_definitions(path)
+    except FileNotFoundError as exc:
+        raise UserError(f"{path}: no such definitions file") from exc
+    except DefinitionsError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from streams.app import create_app
+    from streams.topics import ensure_topics
+
+    settings = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
+                        data_dir=args.data_dir, web_port=args.web_port,
+                        partitions=args.partitions, clock=args.clock,
+                        definitions=args.definitions, max_event_bytes=args.max_event_bytes,
+                        loglevel=args.loglevel)
+    definitions = _load_definitions(args.definitions)
+    partitions = ensure_topics(settings)
+    app = create_app(settings, definitions, partitions)
+    worker = faust.Worker(app, loglevel=settings.loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _run_topics(args: argparse.Namespace) -> int:
+    from streams.topics import ensure_topics
+
+    settings = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
+                        partitions=args.partitions)
+    partitions = ensure_topics(settings)
+    print(f"topics ready with {partitions} partitions (prefix {settings.topic_prefix!r})")
+    return 0
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    from streams.offline import replay_offline
+
+    if not args.offline:
+        raise UserError("segstream replay: only --offline is available in this version")
+    for path in args.files:
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+    definitions = _load_definitions(args.definitions)
+    if args.out is None:
+        replay_offline(args.files, definitions, sys.stdout.buffer, until=args.until,
+                       progress=args.progress)
+    else:
+        with args.out.open("wb") as out:
+            replay_offline(args.files, definitions, out, until=args.until,
+                           progress=args.progress)
+    return 0
+
+
+_COMMANDS = {"worker": _run_worker, "topics": _run_topics, "replay": _run_replay}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from streams.topics import BrokerUnavailable
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except (UserError, BrokerUnavailable) as exc:
+        print(f"segstream: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

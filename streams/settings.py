@@ -1,0 +1,42 @@
+"""Worker settings: one frozen object, from flags or ``SEGSTREAM_*`` variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["OUTPUT_TOPICS", "Settings"]
+
+INTERACTIONS = "interactions"
+OUTPUT_TOPICS = ("segment-changes", "micro-moments", "micro-moments-suppressed",
+                 "interactions-dlq")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    bootstrap: str = "localhost:9092"
+    topic_prefix: str = ""
+    data_dir: Path = Path("segstream-data")
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    partitions: int = 3
+    clock: Literal["live", "event"] = "live"
+    definitions: Path | None = None
+    max_event_bytes: int = 64 * 1024
+    max_future_ms: int = 24 * 3_600_000
+    dedupe_window_ms: int = 24 * 3_600_000
+    tick_seconds: float = 0.2
+    loglevel: str = "warning"
+
+    @property
+    def app_id(self) -> str:
+        return f"{self.topic_prefix}segstream"
+
+    def topic(self, name: str) -> str:
+        """The deployed name of a contract topic."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def changelog_topic(self) -> str:
+        return f"{self.app_id}-customers-changelog"

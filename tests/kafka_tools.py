@@ -1,0 +1,133 @@
+"""Real-broker helpers for the integration tier: a worker subprocess, produce, consume."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def produce(bootstrap: str, topic: str, records: Iterable[tuple[str | None, bytes]]) -> int:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    n = 0
+    for key, value in records:
+        producer.send(topic, key=None if key is None else key.encode(), value=value)
+        n += 1
+    producer.flush(timeout=30)
+    producer.close()
+    return n
+
+
+def consume(bootstrap: str, topics: list[str], count: int, timeout: float = 60.0,
+            settle: float = 0.0) -> list[tuple[str, str | None, bytes]]:
+    """Read from the start until ``count`` records arrived (then ``settle`` s more)."""
+    consumer = KafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=500,
+                             group_id=None)
+    got: list[tuple[str, str | None, bytes]] = []
+    deadline = time.monotonic() + timeout
+    settle_until: float | None = None
+    try:
+        while time.monotonic() < deadline:
+            for message in consumer:
+                key = None if message.key is None else message.key.decode()
+                got.append((message.topic, key, message.value))
+            if len(got) >= count:
+                if settle <= 0:
+                    break
+                settle_until = settle_until or time.monotonic() + settle
+                if time.monotonic() >= settle_until:
+                    break
+    finally:
+        consumer.close()
+    return got
+
+
+def values(records: list[tuple[str, str | None, bytes]], topic: str) -> list[dict[str, Any]]:
+    return [orjson.loads(v) for t, _, v in records if t == topic]
+
+
+def segstream_command() -> list[str]:
+    installed = Path(sys.executable).with_name("segstream")
+    return [str(installed)] if installed.exists() else [sys.executable, "-m", "streams.cli"]
+
+
+class Worker:
+    """``segstream worker`` as a real subprocess with its own prefix, port and data dir."""
+
+    def __init__(self, bootstrap: str, prefix: str, data_dir: Path, *extra: str,
+                 env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.log_path = data_dir / f"worker-{self.port}.log"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.args = [*segstream_command(), "worker", "--bootstrap", bootstrap,
+                     "--topic-prefix", prefix, "--data-dir", str(data_dir / "worker"),
+                     "--web-port", str(self.port), "--loglevel", "info", *extra]
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90.0) -> Worker:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
+                                        env=self.env, cwd=ROOT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited {self.process.returncode}:\n{self.log()}")
+            with contextlib.suppress(OSError):
+                if self.get("/health").get("status") == "ok":
+                    return self
+            time.sleep(0.3)
+        raise AssertionError(f"worker not healthy after {timeout}s:\n{self.log()}")
+
+    def get(self, path: str) -> Any:
+        url = f"http://127.0.0.1:{self.port}{path}"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return orjson.loads(response.read())
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@contextlib.contextmanager
+def running_worker(*args: Any, **kwargs: Any) -> Iterator[Worker]:
+    worker = Worker(*args, **kwargs).start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
