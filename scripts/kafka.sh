@@ -60,6 +60,9 @@ num.io.threads=2
 log.retention.hours=168
 log.segment.bytes=104857600
 log.cleaner.dedupe.buffer.size=16777216
+# room for oversized records, so the worker (not the broker) refuses them, with a reason
+message.max.bytes=4194304
+replica.fetch.max.bytes=4194304
 PROPS
   cat > "$run/log4j.properties" <<LOG4J
 log4j.rootLogger=INFO, file

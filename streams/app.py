@@ -21,6 +21,7 @@ from segments.records import Output
 from streams import codecs, web
 from streams.settings import INTERACTIONS, OUTPUT_TOPICS, Settings
 from streams.tables import TableStore
+from streams.topics import DEAD_LETTER_MAX_BYTES
 
 __all__ = ["create_app"]
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger_ms=1,
+        producer_max_request_size=DEAD_LETTER_MAX_BYTES,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
     )

@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     _definitions(worker)
     worker.add_argument("--data-dir", type=Path, default=_env("DATA_DIR", "segstream-data"),
                         help="local working directory of the worker (SEGSTREAM_DATA_DIR)")
+    worker.add_argument("--web-host", default=_env("WEB_HOST", "127.0.0.1"),
+                        help="address of the worker's HTTP API (SEGSTREAM_WEB_HOST)")
     worker.add_argument("--web-port", type=int, default=int(_env("WEB_PORT", 6066)),
                         help="port of the worker's HTTP API (/health, /stats)")
     worker.add_argument("--partitions", type=int, default=int(_env("PARTITIONS", 3)),
@@ -106,7 +108,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     from streams.topics import ensure_topics
 
     settings = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
-                        data_dir=args.data_dir, web_port=args.web_port,
+                        data_dir=args.data_dir, web_host=args.web_host, web_port=args.web_port,
                         partitions=args.partitions, clock=args.clock,
                         definitions=args.definitions, max_event_bytes=args.max_event_bytes,
                         loglevel=args.loglevel)

@@ -37,6 +37,17 @@ def partition_count(client: KafkaAdminClient, topic: str) -> int | None:
     return None
 
 
+# A dead letter carries its record in base64 (4/3 of the size): room for any record a
+# broker with a default limit (1 MB) accepted, and more.
+DEAD_LETTER_MAX_BYTES = 8 * 1024 * 1024
+
+
+def _configs(name: str) -> dict[str, str]:
+    if name == "interactions-dlq":
+        return {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
+    return {}
+
+
 def ensure_topics(settings: Settings) -> int:
     """Create missing topics; return the partition count of ``interactions``.
 
@@ -51,7 +62,8 @@ def ensure_topics(settings: Settings) -> int:
         if source in existing:
             partitions = partition_count(client, source) or partitions
         wanted = [NewTopic(source, partitions, 1)]
-        wanted += [NewTopic(settings.topic(name), partitions, 1) for name in OUTPUT_TOPICS]
+        wanted += [NewTopic(settings.topic(name), partitions, 1,
+                            topic_configs=_configs(name)) for name in OUTPUT_TOPICS]
         wanted.append(NewTopic(settings.changelog_topic, partitions, 1,
                                topic_configs={"cleanup.policy": "compact"}))
         missing = [t for t in wanted if t.name not in existing]

@@ -131,3 +131,20 @@ def running_worker(*args: Any, **kwargs: Any) -> Iterator[Worker]:
         yield worker
     finally:
         worker.stop()
+
+
+_VALIDATORS: dict[str, Any] = {}
+
+
+def assert_valid_outputs(records: list[tuple[str, str | None, bytes]]) -> None:
+    """Every record the worker produced validates against the schema it names."""
+    import fastjsonschema
+
+    import schemas
+
+    for _, _, raw in records:
+        value = orjson.loads(raw)
+        name, version = value["schema"].split("/")
+        if value["schema"] not in _VALIDATORS:
+            _VALIDATORS[value["schema"]] = fastjsonschema.compile(schemas.load(name, version))
+        _VALIDATORS[value["schema"]](value)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 
-from tests.kafka_tools import consume, produce, running_worker, values
+from tests.kafka_tools import assert_valid_outputs, consume, produce, running_worker, values
 
 DEFINITIONS = """
 [segments.first_time_buyer]
@@ -50,6 +50,7 @@ def test_purchase_and_cart_flow_through_the_worker(bootstrap: str, prefix: str,
         stats = worker.get("/stats")
 
     assert all(key == "c-42" for _, key, _ in records)
+    assert_valid_outputs(records)
     changes = values(records, f"{prefix}segment-changes")
     triggers = values(records, f"{prefix}micro-moments")
     assert [(c["segment"], c["change"], c["at"], c["cause"]) for c in changes] == [

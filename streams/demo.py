@@ -1,0 +1,122 @@
+"""``make demo``: a worker on the local broker, a short story of events, the outputs live.
+
+Starts ``segstream worker`` as a subprocess with a topic prefix of its own, produces a
+few customers' interactions through Kafka, prints every segment change and trigger as
+the worker emits them, then stops the worker. Nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer
+
+from segments.timefmt import MINUTE_MS, format_ts
+
+BOOTSTRAP = os.environ.get("SEGSTREAM_BOOTSTRAP", "127.0.0.1:9092")
+
+
+def story(start: int) -> list[dict[str, object]]:
+    """Three customers: a first purchase, a research-then-cart session, a bad record."""
+    ctx = {"device": "mobile", "channel": "app", "tz": "Europe/Berlin",
+           "geo": {"country": "DE", "city": "Berlin"}}
+    uk = {"device": "desktop", "channel": "web", "tz": "Europe/London",
+          "geo": {"country": "GB", "city": "London"}}
+    events: list[tuple[str, str, int, dict[str, object], dict[str, object]]] = [
+        ("ana", "search", 0, {"query": "trail running shoes"}, ctx),
+        ("ana", "content_view", 1, {"content_id": "guide-7", "kind": "comparison"}, ctx),
+        ("ana", "product_view", 2, {"product_id": "p-9", "category": "shoes", "price": 89.0},
+         ctx),
+        ("ana", "add_to_cart", 3, {"product_id": "p-9", "quantity": 1, "price": 89.0,
+                                   "category": "shoes"}, ctx),
+        ("ana", "purchase", 5, {"order_id": "o-1", "revenue": 89.0, "currency": "EUR"}, ctx),
+        ("ben", "store_locator", 0, {"query": "Camden"}, uk),
+        ("ben", "search", 1, {"query": "running shoes near me"}, uk),
+        ("ben", "content_view", 2, {"content_id": "howto-lace", "kind": "how_to"}, uk),
+        ("cai", "consent_update", 0, {"marketing": True}, ctx),
+    ]
+    for i in range(4):
+        events.append(("cai", "purchase", 1 + i, {"order_id": f"o-c{i}", "revenue": 180.0,
+                                                    "currency": "EUR"}, ctx))
+    out = []
+    for n, (customer, kind, minute, props, context) in enumerate(events):
+        out.append({"event_id": f"demo-{n}", "customer_id": customer, "type": kind,
+                    "ts": format_ts(start + minute * MINUTE_MS), "properties": props,
+                    "context": context})
+    return out
+
+
+def show(topic: str, value: dict[str, object]) -> str:
+    if "segment" in value:
+        sign = "+" if value["change"] == "entered" else "-"
+        return (f"segment  {value['customer_id']:<5} {sign}{value['segment']:<22} "
+                f"because {orjson.dumps(value['reason']).decode()}")
+    if "moment" in value:
+        return (f"trigger  {value['customer_id']:<5} {value['moment']:<23} "
+                f"score {value['score']:.2f}  items {orjson.dumps(value['items']).decode()}")
+    return f"dead     {value.get('reason')}: {value.get('detail')}"
+
+
+def main() -> int:
+    prefix = f"demo-{uuid.uuid4().hex[:6]}-"
+    port = 6099
+    workdir = Path(tempfile.mkdtemp(prefix="segstream-demo-"))
+    log = (workdir / "worker.log").open("wb")
+    command = [str(Path(sys.executable).with_name("segstream")), "worker", "--bootstrap",
+               BOOTSTRAP, "--topic-prefix", prefix, "--data-dir", str(workdir),
+               "--web-port", str(port)]
+    print(f"starting: {' '.join(command[1:])}")
+    worker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except OSError:
+                if worker.poll() is not None:
+                    print((workdir / "worker.log").read_text()[-3000:])
+                    return 1
+                time.sleep(0.5)
+        start = time.time_ns() // 1_000_000 - 6 * MINUTE_MS
+        events = story(start)
+        producer = KafkaProducer(bootstrap_servers=BOOTSTRAP)
+        for event in events:
+            producer.send(f"{prefix}interactions", key=str(event["customer_id"]).encode(),
+                          value=orjson.dumps(event))
+        producer.send(f"{prefix}interactions", key=b"ana", value=b'{"event_id": "broken')
+        producer.flush()
+        producer.close()
+        print(f"produced {len(events) + 1} events (one of them broken) to {prefix}interactions\n")
+        topics = [f"{prefix}{t}" for t in ("segment-changes", "micro-moments",
+                                           "interactions-dlq")]
+        consumer = KafkaConsumer(*topics, bootstrap_servers=BOOTSTRAP,
+                                 auto_offset_reset="earliest", consumer_timeout_ms=1000)
+        seen = 0
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            for message in consumer:
+                print(show(message.topic, orjson.loads(message.value)))
+                seen += 1
+            if seen and time.monotonic() > deadline - 15:
+                break
+        consumer.close()
+        stats = orjson.loads(urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/stats", timeout=5).read())
+        print(f"\nworker accounting: {stats['totals']}")
+        return 0 if seen else 1
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        print("worker stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
