@@ -169,6 +169,11 @@ class _Compiler:
 
     def visit_BoolOp(self, node: ast.BoolOp) -> tuple[Fn, str]:
         parts = [self.visit(v)[0] for v in node.values]
+        if len(parts) == 2:
+            first, second = parts
+            if isinstance(node.op, ast.And):
+                return (lambda env: bool(first(env)) and bool(second(env))), "bool"
+            return (lambda env: bool(first(env)) or bool(second(env))), "bool"
         if isinstance(node.op, ast.And):
             return (lambda env: all(bool(p(env)) for p in parts)), "bool"
         return (lambda env: any(bool(p(env)) for p in parts)), "bool"
@@ -218,6 +223,9 @@ class _Compiler:
             self._threshold(operands[i], operands[i + 1])
             checks.append(_null_safe(fn, isinstance(op, (ast.Eq, ast.NotEq))))
         fns = [c[0] for c in compiled]
+        if len(checks) == 1:  # the common case, without the generic loop
+            left, right, check = fns[0], fns[1], checks[0]
+            return (lambda env: check(left(env), right(env))), "bool"
 
         def compare(env: Env) -> bool:
             values = [f(env) for f in fns]

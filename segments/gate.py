@@ -21,8 +21,9 @@ instant a timestamp names, its sane range). A record that fails gets a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import fastjsonschema
 import orjson
@@ -62,7 +63,8 @@ class Gate:
         self.config = config or GateConfig()
         schema = schemas.load(*INTERACTION_SCHEMA)
         self.known_types: frozenset[str] = frozenset(schema["properties"]["type"]["enum"])
-        self._validate = fastjsonschema.compile(schema)
+        self._validate_any = fastjsonschema.compile(schema)
+        self._validate_type = _per_type_validators(schema)
 
     def check(self, raw: bytes, now: int) -> Interaction | Rejection:
         """Decide on one record; ``now`` (epoch ms, wall clock) bounds future timestamps."""
@@ -82,8 +84,10 @@ class Gate:
         if isinstance(kind, str) and kind not in self.known_types:
             return Rejection("unknown_type", f"unknown event type {kind[:64]!r}", "/type",
                              customer_id)
+        validate = self._validate_type.get(kind, self._validate_any) if isinstance(
+            kind, str) else self._validate_any
         try:
-            self._validate(doc)
+            validate(doc)
         except fastjsonschema.JsonSchemaValueException as exc:
             return Rejection("schema_violation", _readable(exc.message),
                              _pointer(exc.path), customer_id)
@@ -95,6 +99,23 @@ class Gate:
             return Rejection("bad_timestamp", f"timestamp {doc['ts']!r} is out of range",
                              "/ts", customer_id)
         return Interaction.from_document(doc, ts)
+
+
+def _per_type_validators(schema: dict[str, Any]) -> dict[str, Callable[[Any], Any]]:
+    """One compiled validator per event type, cut from the same schema file.
+
+    The file states per-type rules as ``allOf: [{if: type == T, then: ...}]``, which is
+    clear to readers but slow to run (every ``if`` is tried). For type ``T`` the
+    validator is the schema without ``allOf`` plus the ``then`` blocks whose ``if`` names
+    ``T``: the same rules, found once at start-up instead of per event.
+    """
+    base = {key: value for key, value in schema.items() if key != "allOf"}
+    validators = {}
+    for kind in schema["properties"]["type"]["enum"]:
+        rules = [block["then"] for block in schema.get("allOf", ())
+                 if block["if"]["properties"]["type"]["const"] == kind]
+        validators[kind] = fastjsonschema.compile({**base, "allOf": rules} if rules else base)
+    return validators
 
 
 def _pointer(path: Sequence[str | int] | None) -> str:

@@ -99,3 +99,21 @@ def test_validators_agree_on_mutated_documents(name: str, version: str) -> None:
     for _ in range(300):
         doc = _mutations(rng.choice(seeds), rng)
         assert _fast_ok(fast, doc) == reference.is_valid(doc), json.dumps(doc)[:300]
+
+
+def test_gate_accepts_exactly_what_the_reference_validator_accepts() -> None:
+    """The gate's per-type validators are cut from the file; they must not drift from it."""
+    from segments.gate import Gate, Rejection
+
+    gate = Gate()
+    _, reference = _validators("interaction", "1-0-0")
+    valid, invalid = schemas.examples("interaction", "1-0-0")
+    rng = random.Random(11)
+    seeds = [_load(p) for p in valid + invalid]
+    docs = seeds + [_mutations(rng.choice(seeds), rng) for _ in range(600)]
+    now = 1_795_342_500_250
+    for doc in docs:
+        checked = gate.check(json.dumps(doc).encode(), now)
+        schema_ok = not (isinstance(checked, Rejection) and checked.reason in (
+            "schema_violation", "unknown_type", "not_an_object"))
+        assert schema_ok == reference.is_valid(doc), json.dumps(doc)[:300]

@@ -1,0 +1,70 @@
+"""`make bench`: validation cost per event and offline engine throughput.
+
+Figures depend on the machine: report them with the command and `nproc`/CPU model.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+
+import orjson
+
+from segments import Engine, Gate, MemoryStore, Processor, Source, load_default
+
+ADD_TO_CART = orjson.dumps({
+    "event_id": "e-000123", "customer_id": "c-42", "type": "add_to_cart",
+    "ts": "2026-11-22T10:15:00.250Z",
+    "properties": {"product_id": "p-9", "quantity": 1, "price": 59.0, "category": "shoes"},
+    "context": {"device": "mobile", "channel": "app", "session_id": "s-1",
+                "geo": {"country": "DE", "city": "Berlin", "lat": 52.52, "lon": 13.4},
+                "tz": "Europe/Berlin"}})
+PURCHASE = orjson.dumps({
+    "event_id": "e-000124", "customer_id": "c-42", "type": "purchase",
+    "ts": 1795342500250,
+    "properties": {"order_id": "o-1", "revenue": 118.0, "currency": "EUR",
+                   "items": [{"product_id": "p-9", "quantity": 2, "price": 59.0}]}})
+NOW = 1795342600000
+
+
+def per_call_us(fn, n: int) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - start) / n * 1e6
+
+
+def main() -> None:
+    gate = Gate()
+    n = 100_000
+    print(f"machine: {platform.machine()} {platform.processor() or ''} python "
+          f"{platform.python_version()}")
+    for name, raw in (("add_to_cart", ADD_TO_CART), ("purchase", PURCHASE)):
+        us = per_call_us(lambda raw=raw: gate.check(raw, NOW), n)
+        print(f"gate.check (decode + schema + timestamp) {name:<12} {us:6.2f} us/event")
+    processor = Processor(Engine(load_default()), gate, MemoryStore(), live=False)
+    events = []
+    for i in range(200_000):
+        kind = ("product_view", "add_to_cart", "purchase", "search")[i % 4]
+        props: dict[str, object] = {"product_id": f"p-{i % 50}", "price": 10.0}
+        if kind == "purchase":
+            props = {"order_id": f"o-{i}", "revenue": 20.0}
+        elif kind == "search":
+            props = {"query": "shoes"}
+        events.append(orjson.dumps({"event_id": f"e{i}", "customer_id": f"c{i % 5000}",
+                                    "type": kind, "ts": 1_790_000_000_000 + i * 1000,
+                                    "properties": props}))
+    start = time.perf_counter()
+    outputs = 0
+    for i, raw in enumerate(events):
+        outputs += len(processor.process(raw, Source("bench", 0, i), NOW))
+    elapsed = time.perf_counter() - start
+    state_bytes = sum(len(orjson.dumps(s.to_dict())) for s in processor.store.data.values())
+    customers = len(processor.store.data)
+    print(f"processor (default definitions, 5,000 customers): {len(events) / elapsed:,.0f} "
+          f"events/s, {outputs:,} records, {state_bytes / customers:,.0f} bytes of state "
+          "per customer")
+
+
+if __name__ == "__main__":
+    main()
