@@ -79,7 +79,7 @@ class Gate:
         if not isinstance(doc, dict):
             return Rejection("not_an_object", f"a JSON {_json_kind(doc)}, not an object")
         customer = doc.get("customer_id")
-        customer_id = customer if isinstance(customer, str) and customer else None
+        customer_id = customer if isinstance(customer, str) and 0 < len(customer) <= 128 else None
         kind = doc.get("type")
         if isinstance(kind, str) and kind not in self.known_types:
             return Rejection("unknown_type", f"unknown event type {kind[:64]!r}", "/type",

@@ -28,12 +28,18 @@ class TimestampError(ValueError):
     """A timestamp that cannot be read as an instant."""
 
 
-def parse_ts(value: str | int) -> int:
+def parse_ts(value: str | int | float) -> int:
     """Epoch milliseconds from RFC 3339 text with an offset, or from epoch ms."""
     if isinstance(value, bool):
         raise TimestampError(f"not a timestamp: {value!r}")
     if isinstance(value, int):
         return value
+    if isinstance(value, float):  # JSON Schema counts 1.0 as an integer
+        if value.is_integer():
+            return int(value)
+        raise TimestampError(f"not whole epoch milliseconds: {value!r}")
+    if not isinstance(value, str):
+        raise TimestampError(f"not a timestamp: {value!r}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
