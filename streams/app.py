@@ -58,10 +58,12 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                                value_serializer="raw", partitions=partitions)
                for name in OUTPUT_TOPICS}
     table = app.Table("customers", default=None, partitions=partitions)
-    # Faust derives codecs from key/value types; ours are set before the changelog
-    # topic (created lazily) exists.
+    # Faust derives codecs from key/value types and builds the changelog topic while
+    # registering the table, with JSON codecs. Recovery decodes with that topic, so
+    # set ours and rebuild it: otherwise a restart cannot read its own changelog.
     table.key_serializer = "utf8"
     table.value_serializer = "customer-state"
+    table.changelog_topic = table._new_changelog_topic()
     store = TableStore(table)
     gate = Gate(GateConfig(max_bytes=settings.max_event_bytes,
                            max_future_ms=settings.max_future_ms))
