@@ -91,6 +91,8 @@ class Policies:
     quiet_hours: tuple[str, str] | None = ("22:00", "08:00")
     default_tz: str = "UTC"
     min_interval_ms: int = 1000
+    rfm_refresh_ms: int = 86_400_000
+    rfm_min_buyers: int = 50
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ _SEGMENT_KEYS = {"description", "when", "parent"}
 _MOMENT_KEYS = {"description", "when", "score", "cooldown", "ttl", "delay", "cancel_on",
                 "priority", "frequency_cap", "quiet_hours", "holdout"}
 _POLICY_KEYS = {"holdout", "frequency_cap_per_day", "quiet_hours", "default_tz",
-                "min_interval"}
+                "min_interval", "rfm_refresh", "rfm_min_buyers"}
 
 
 class _Loader:
@@ -284,12 +286,20 @@ def _policies(loader: _Loader, entry: object) -> Policies:
     if not isinstance(holdout, (int, float)) or not 0 <= holdout < 1:
         raise loader.fail("policies", "holdout", "must be a share from 0 to below 1")
     quiet = entry.get("quiet_hours", ["22:00", "08:00"])
+    min_buyers = entry.get("rfm_min_buyers", 50)
+    if isinstance(min_buyers, bool) or not isinstance(min_buyers, int) or min_buyers < 5:
+        raise loader.fail("policies", "rfm_min_buyers", "must be a whole number of at least 5")
+    refresh = loader.duration("policies", "rfm_refresh", entry, 86_400_000)
+    if refresh < 60_000:
+        raise loader.fail("policies", "rfm_refresh", "must be at least 1m")
     return Policies(
         holdout=float(holdout),
         frequency_cap_per_day=int(entry.get("frequency_cap_per_day", 3)),
         quiet_hours=_quiet(loader, "policies", quiet) if quiet else None,
         default_tz=str(entry.get("default_tz", "UTC")),
         min_interval_ms=loader.duration("policies", "min_interval", entry, 1000),
+        rfm_refresh_ms=refresh,
+        rfm_min_buyers=min_buyers,
     )
 
 

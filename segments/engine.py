@@ -30,7 +30,7 @@ from typing import Any
 
 from segments.definitions import Definitions, MomentDef
 from segments.events import Interaction
-from segments.features import DEFAULT_RFM, Features, RfmScale
+from segments.features import Features
 from segments.records import (
     MICRO_MOMENTS,
     SEGMENT_CHANGES,
@@ -39,6 +39,7 @@ from segments.records import (
     micro_moment,
     segment_change,
 )
+from segments.rfm import RfmCuts
 from segments.schedule import Schedule
 from segments.state import CustomerState, apply
 
@@ -48,46 +49,58 @@ __all__ = ["Engine"]
 class Engine:
     """Evaluates the definitions against customer state."""
 
-    def __init__(self, definitions: Definitions, *, rfm: RfmScale = DEFAULT_RFM) -> None:
+    def __init__(self, definitions: Definitions) -> None:
         self.definitions = definitions
-        self.rfm = rfm
         self.default_tz = definitions.policies.default_tz
-        self.schedule = Schedule(definitions, rfm)
+        self.schedule = Schedule(definitions)
+        reads = set().union(*(s.when.features for s in definitions.segments.values()))
+        self.reads_rfm = bool(reads & {"rfm_r", "rfm_f", "rfm_m", "rfm_segment"})
 
-    def features(self, state: CustomerState, now: int) -> Features:
-        return Features(state, now, rfm=self.rfm, default_tz=self.default_tz)
+    def features(self, state: CustomerState, now: int, rfm: RfmCuts | None = None) -> Features:
+        return Features(state, now, rfm=rfm, default_tz=self.default_tz)
 
-    def on_event(self, state: CustomerState, event: Interaction, now: int) -> list[Output]:
-        """Apply ``event`` and report what changed; ``now`` is the partition clock."""
+    def on_event(self, state: CustomerState, event: Interaction, now: int,
+                 rfm: RfmCuts | None = None) -> list[Output]:
+        """Apply ``event`` and report what changed; ``now`` is the partition clock,
+        ``rfm`` its current RFM cut points."""
         now = max(now, event.ts)
-        outputs = self.on_definitions(state, now) if self._outdated(state) else []
+        outputs = self.on_definitions(state, now, rfm) if self._outdated(state) else []
         apply(state, event)
         cause = Cause("event", event.event_id)
-        features = self.features(state, now)
+        features = self.features(state, now, rfm)
         outputs.extend(self._segment_changes(state, features, cause, at=event.ts))
         outputs.extend(self._moments(state, features, event, now))
         state.due = self.schedule.next_due(state, now)
         return outputs
 
-    def on_time(self, state: CustomerState, now: int) -> list[Output]:
+    def on_time(self, state: CustomerState, now: int,
+                rfm: RfmCuts | None = None) -> list[Output]:
         """Fire every time-based transition due before ``now``, each at its instant."""
-        outputs = self.on_definitions(state, now) if self._outdated(state) else []
+        outputs = self.on_definitions(state, now, rfm) if self._outdated(state) else []
         while state.due is not None and state.due < now:
             due = state.due
             # The condition flips at `due`; read it just after, where strict
             # comparisons (`> 90`) already hold.
-            features = self.features(state, due + 1)
+            features = self.features(state, due + 1, rfm)
             outputs.extend(self._segment_changes(state, features, Cause("time"), at=due))
             state.due = self.schedule.next_due(state, due + 1)
         return outputs
 
-    def on_definitions(self, state: CustomerState, now: int) -> list[Output]:
+    def on_definitions(self, state: CustomerState, now: int,
+                       rfm: RfmCuts | None = None) -> list[Output]:
         """Re-evaluate a customer last evaluated under other definitions."""
         state.definitions = self.definitions.version
-        outputs = self._segment_changes(state, self.features(state, now),
+        outputs = self._segment_changes(state, self.features(state, now, rfm),
                                         Cause("definitions"), at=now)
         state.due = self.schedule.next_due(state, now)
         return outputs
+
+    def on_rescore(self, state: CustomerState, at: int, rfm: RfmCuts | None) -> list[Output]:
+        """Re-evaluate after the RFM cut points moved at instant ``at`` (a time cause)."""
+        if not self.reads_rfm:
+            return []
+        return self._segment_changes(state, self.features(state, at, rfm), Cause("time"),
+                                     at=at)
 
     def on_erase(self, state: CustomerState, event: Interaction) -> list[Output]:
         """Leave every segment; the caller then deletes the state."""

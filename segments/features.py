@@ -12,71 +12,24 @@ time is event time; a feature that does not apply yet (no purchase, no model) is
 >>> f = Features(s, now=40 * DAY_MS)
 >>> f["purchases_30d"], f["purchases_90d"], f["days_since_last_purchase"]
 (0, 1, 40.0)
->>> f["rfm_segment"] is None or isinstance(f["rfm_segment"], str)
+>>> f["rfm_segment"] is None  # no population cut points yet: see segments.rfm
 True
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from segments import buckets
+from segments.rfm import RfmCuts, rfm_segment
 from segments.state import CustomerState
 from segments.timefmt import DAY_MS, MINUTE_MS
 
-__all__ = ["FEATURES", "Features", "RfmScale", "rfm_segment"]
-
-
-@dataclass(frozen=True, slots=True)
-class RfmScale:
-    """Cut points that turn recency, frequency and money into scores 1 to 5.
-
-    ``recency_days`` ascend: fewer days since the last purchase score higher.
-    ``frequency`` and ``monetary`` ascend: more scores higher.
-    """
-
-    recency_days: tuple[float, float, float, float] = (30.0, 90.0, 180.0, 365.0)
-    frequency: tuple[float, float, float, float] = (1.0, 2.0, 4.0, 8.0)
-    monetary: tuple[float, float, float, float] = (100.0, 250.0, 500.0, 1000.0)
-
-    def score_recency(self, days: float) -> int:
-        return 5 - sum(days > cut for cut in self.recency_days)
-
-    @staticmethod
-    def score_up(value: float, cuts: tuple[float, ...]) -> int:
-        return 1 + sum(value > cut for cut in cuts)
-
-
-DEFAULT_RFM = RfmScale()
-
-
-def rfm_segment(r: int, f: int) -> str:
-    """The named RFM segment of a recency score and a frequency score.
-
-    >>> rfm_segment(5, 5), rfm_segment(1, 1), rfm_segment(2, 5), rfm_segment(3, 3)
-    ('champions', 'lost', 'cant_lose', 'need_attention')
-    """
-    if r >= 4 and f >= 4:
-        return "champions" if r == 5 else "loyal"
-    if r <= 2:
-        if f == 5:
-            return "cant_lose"
-        if f >= 3:
-            return "at_risk"
-        return "lost" if r == 1 and f == 1 else "hibernating"
-    if r == 3:
-        if f >= 4:
-            return "loyal"
-        return "need_attention" if f == 3 else "about_to_sleep"
-    # r in (4, 5), f in (1, 2, 3)
-    if f == 1:
-        return "new" if r == 5 else "promising"
-    return "potential_loyalist"
+__all__ = ["FEATURES", "Features"]
 
 
 class Features(Mapping[str, Any]):
@@ -84,7 +37,7 @@ class Features(Mapping[str, Any]):
 
     __slots__ = ("_cache", "default_tz", "now", "rfm", "state")
 
-    def __init__(self, state: CustomerState, now: int, *, rfm: RfmScale = DEFAULT_RFM,
+    def __init__(self, state: CustomerState, now: int, *, rfm: RfmCuts | None = None,
                  default_tz: str = "UTC") -> None:
         self.state = state
         self.now = now
@@ -169,20 +122,20 @@ def _minutes_since_cart_update(f: Features) -> float | None:
 
 
 def _rfm_r(f: Features) -> int | None:
-    days = f["days_since_last_purchase"]
-    return None if days is None else f.rfm.score_recency(days)
+    last = f.state.last_purchase
+    return None if f.rfm is None or last is None else f.rfm.score_r(last)
 
 
 def _rfm_f(f: Features) -> int | None:
-    if f.state.purchases_total == 0:
+    if f.rfm is None or f.state.purchases_total == 0:
         return None
-    return f.rfm.score_up(f["purchases_365d"], f.rfm.frequency)
+    return f.rfm.score_f(f.state.purchases_total)
 
 
 def _rfm_m(f: Features) -> int | None:
-    if f.state.purchases_total == 0:
+    if f.rfm is None or f.state.purchases_total == 0:
         return None
-    return f.rfm.score_up(f["revenue_365d"], f.rfm.monetary)
+    return f.rfm.score_m(f.state.revenue_total)
 
 
 def _rfm_segment(f: Features) -> str | None:

@@ -33,6 +33,7 @@ from segments.engine import Engine
 from segments.events import Interaction
 from segments.gate import Gate, Rejection
 from segments.records import DEAD_LETTERS, Output, dead_letter
+from segments.rfm import RfmPopulation, RfmValues
 from segments.state import CustomerState, event_hash
 from segments.timefmt import DAY_MS
 
@@ -113,6 +114,7 @@ class Processor:
         self.stats: dict[int, PartitionStats] = {}
         self.clocks: dict[int, int] = {}
         self._due: dict[int, list[tuple[int, str]]] = {}
+        self.populations: dict[int, RfmPopulation] = {}
 
     def process(self, raw: bytes, source: Source, wall: int) -> list[Output]:
         """One consumed record in, the records it causes out (dead letter included)."""
@@ -146,19 +148,56 @@ class Processor:
         return outputs
 
     def tick(self, partition: int, now: int) -> list[Output]:
-        """Fire the time-based transitions of ``partition`` that fell due before ``now``."""
+        """Fire the time-based transitions of ``partition`` that fell due before ``now``:
+        customers' due instants and, in their place in time, an RFM refresh."""
+        population = self.population(partition)
+        refresh = population.refresh_due(now)
+        if refresh is None:
+            return self._fire(partition, now)
+        outputs = self._fire(partition, refresh)
+        outputs.extend(self._rescore(partition, refresh))
+        outputs.extend(self._fire(partition, now))
+        return outputs
+
+    def population(self, partition: int) -> RfmPopulation:
+        population = self.populations.get(partition)
+        if population is None:
+            policies = self.engine.definitions.policies
+            population = self.populations[partition] = RfmPopulation(
+                refresh_ms=policies.rfm_refresh_ms, min_buyers=policies.rfm_min_buyers)
+        return population
+
+    def _fire(self, partition: int, now: int) -> list[Output]:
         heap = self._due.get(partition)
         outputs: list[Output] = []
+        rfm = self.population(partition).cuts
         while heap and heap[0][0] < now:
             due, key = heapq.heappop(heap)
             state = self.store.get(key)
             if state is None or state.due != due:
                 continue  # superseded: the customer was re-scheduled or erased
-            fired = self.engine.on_time(state, now)
+            fired = self.engine.on_time(state, now, rfm)
             self.stats.setdefault(partition, PartitionStats()).time_transitions += len(fired)
             outputs.extend(fired)
             self.store.put(partition, key, state)
             self._schedule(partition, key, state)
+        return outputs
+
+    def _rescore(self, partition: int, at: int) -> list[Output]:
+        population = self.population(partition)
+        changed = population.refresh(at)
+        if not self.engine.reads_rfm:
+            return []
+        outputs: list[Output] = []
+        for key in changed:
+            state = self.store.get(key)
+            if state is None:
+                continue
+            fired = self.engine.on_rescore(state, at, population.cuts)
+            if fired:
+                self.stats.setdefault(partition, PartitionStats()).time_transitions += len(fired)
+                outputs.extend(fired)
+                self.store.put(partition, key, state)
         return outputs
 
     def now(self, partition: int, wall: int) -> int | None:
@@ -169,11 +208,17 @@ class Processor:
         return clock
 
     def recover(self, partition: int, states: Iterable[tuple[str, CustomerState]]) -> None:
-        """Rebuild the due index of a partition from its table after a restart."""
+        """Rebuild the due index and the RFM population of a partition from its table
+        after a restart. The RFM cut points are recomputed at once, at the last refresh
+        instant of the recovered clock; they may differ slightly from the ones before
+        the restart, which were taken from the population as it was then."""
         heap: list[tuple[int, str]] = []
         version = self.engine.definitions.version
         clock = self.clocks.get(partition, 0)
+        self.populations.pop(partition, None)
+        population = self.population(partition)
         for key, state in states:
+            population.update(key, _rfm_values(state))
             if state.last_seen is not None:
                 clock = max(clock, state.last_seen)
             if state.definitions not in (None, version):
@@ -184,22 +229,29 @@ class Processor:
         self._due[partition] = heap
         if clock:
             self.clocks[partition] = clock
+            instant = population.refresh_due(clock + 1)
+            if instant is not None:
+                population.refresh(instant)
 
     def forget(self, partition: int) -> None:
         """Drop what this processor holds for a partition taken away by a rebalance."""
         self._due.pop(partition, None)
         self.clocks.pop(partition, None)
+        self.populations.pop(partition, None)
 
     def _apply(self, partition: int, state: CustomerState, event: Interaction,
                now: int) -> list[Output]:
+        population = self.population(partition)
         if event.type == "erase_request":
             outputs = self.engine.on_erase(state, event)
             self.store.delete(partition, event.customer_id)
+            population.update(event.customer_id, None)
             return outputs
         self._remember(state, event)
-        outputs = self.engine.on_event(state, event, now)
+        outputs = self.engine.on_event(state, event, now, population.cuts)
         self.store.put(partition, event.customer_id, state)
         self._schedule(partition, event.customer_id, state)
+        population.update(event.customer_id, _rfm_values(state))
         return outputs
 
     def _schedule(self, partition: int, key: str, state: CustomerState) -> None:
@@ -229,3 +281,9 @@ class Processor:
                             customer_id=rejection.customer_id, processed_at=wall)
         key = None if source.key is None else source.key.decode("utf-8", "replace")
         return Output(DEAD_LETTERS, key, value)
+
+
+def _rfm_values(state: CustomerState) -> RfmValues | None:
+    if state.last_purchase is None or state.purchases_total == 0:
+        return None
+    return (state.last_purchase, state.purchases_total, state.revenue_total)

@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from segments.definitions import Definitions
-from segments.features import DEFAULT_RFM, RfmScale
 from segments.state import CustomerState
 from segments.timefmt import DAY_MS, HOUR_MS, MINUTE_MS
 
@@ -40,7 +39,6 @@ _ORDER_WINDOWS = {
     "purchases_30d": 30, "purchases_90d": 90, "purchases_365d": 365,
     "revenue_30d": 30, "revenue_90d": 90, "revenue_365d": 365,
     "discount_orders_365d": 365, "holiday_purchases_365d": 365,
-    "rfm_f": 365, "rfm_m": 365, "rfm_segment": 365,
 }
 # feature over hourly buckets -> (counter, window)
 _BUCKET_WINDOWS = {
@@ -58,7 +56,7 @@ _QUARTER_HOUR = 15 * MINUTE_MS  # every time zone's offset is a multiple of it
 class Schedule:
     """What the rules of one definitions file make time-dependent."""
 
-    def __init__(self, definitions: Definitions, rfm: RfmScale = DEFAULT_RFM) -> None:
+    def __init__(self, definitions: Definitions) -> None:
         reads: set[str] = set()
         thresholds: dict[str, set[float]] = {}
         polled: set[str] = set()
@@ -67,8 +65,6 @@ class Schedule:
             for name, values in segment.when.thresholds.items():
                 thresholds.setdefault(name, set()).update(values)
             polled.update(segment.when.needs_polling)
-        if reads & {"rfm_r", "rfm_segment"}:
-            thresholds.setdefault("days_since_last_purchase", set()).update(rfm.recency_days)
         self.thresholds = {k: tuple(sorted(v)) for k, v in thresholds.items()}
         self.polled = {name: _ANCHORS[name][1] // (1 if name.startswith("minutes") else 24)
                        for name in polled if name in _ANCHORS}
