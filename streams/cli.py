@@ -46,6 +46,16 @@ def _timestamp(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="segstream", description=(
         "Real-time behavioral segmentation and micro-moment triggers on Kafka."))
@@ -88,7 +98,23 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--until", type=_timestamp,
                         help="advance the clock to this instant at the end (offline)")
     replay.add_argument("--out", type=Path, help="write outputs here (default: stdout)")
+    replay.add_argument("--partitions", type=_positive, default=int(_env("PARTITIONS", 3)),
+                        help="offline: partitions of the interactions topic to emulate "
+                        "(each has its own clock and RFM population; default 3, as the "
+                        "worker creates)")
     replay.add_argument("--progress", action="store_true", help="progress on stderr")
+
+    simulate = commands.add_parser(
+        "simulate", help="write a realistic synthetic interaction log",
+        description="Seeded synthetic customers drawn from behavioural personas (loyal "
+        "regular, bargain hunter, window shopper, lapsing customer, mobile-first, "
+        "researcher), as JSON lines in time order. The same seed gives the same bytes.")
+    simulate.add_argument("--customers", type=_positive, default=1000)
+    simulate.add_argument("--days", type=float, default=30.0, help="span (default 30)")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--start", type=_timestamp, default="2026-01-05T00:00:00Z",
+                          help="first instant (RFC 3339 or epoch ms; default 2026-01-05)")
+    simulate.add_argument("--out", type=Path, help="write here (default: stdout)")
     return parser
 
 
@@ -141,15 +167,35 @@ def _run_replay(args: argparse.Namespace) -> int:
     definitions = _load_definitions(args.definitions)
     if args.out is None:
         replay_offline(args.files, definitions, sys.stdout.buffer, until=args.until,
-                       progress=args.progress)
+                       partitions=args.partitions, progress=args.progress)
     else:
         with args.out.open("wb") as out:
             replay_offline(args.files, definitions, out, until=args.until,
-                           progress=args.progress)
+                           partitions=args.partitions, progress=args.progress)
     return 0
 
 
-_COMMANDS = {"worker": _run_worker, "topics": _run_topics, "replay": _run_replay}
+def _run_simulate(args: argparse.Namespace) -> int:
+    import orjson
+
+    from streams.simulate import simulate
+
+    if args.days <= 0:
+        raise UserError("segstream simulate: --days must be positive")
+    events = simulate(customers=args.customers, days=args.days, seed=args.seed,
+                      start=args.start)
+    out = sys.stdout.buffer if args.out is None else args.out.open("wb")
+    try:
+        for event in events:
+            out.write(orjson.dumps(event) + b"\n")
+    finally:
+        if args.out is not None:
+            out.close()
+    return 0
+
+
+_COMMANDS = {"worker": _run_worker, "topics": _run_topics, "replay": _run_replay,
+             "simulate": _run_simulate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,8 +1,12 @@
 """``segstream replay --offline``: the worker's engine over a file, no broker.
 
-Lines are processed in file order as one partition with an event-time clock, exactly
-as a worker with ``--clock event`` processes a partition; a log sorted by time gives
-the same records, in the same order per customer, as the worker.
+Each line goes to the partition Kafka's default partitioner would give its key (the
+customer id, murmur2 as in the Java and kafka-python clients) among ``partitions``,
+and each partition runs with an event-time clock, exactly as a worker with
+``--clock event`` runs the partitions of its topic. Partitions matter because each
+has its own clock and its own RFM population. So a log replayed offline with the
+topic's partition count gives the same records, in the same order per customer, as
+the worker that consumes the same log.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 import orjson
+from kafka.partitioner.default import murmur2
 
 from segments.definitions import Definitions
 from segments.engine import Engine
@@ -37,16 +42,32 @@ def open_lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
+def partition_of(line: bytes, partitions: int) -> int:
+    """The partition a producer keyed by customer id sends ``line`` to (0 if it has none)."""
+    if partitions == 1:
+        return 0
+    try:
+        key = orjson.loads(line)["customer_id"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return 0
+    if not isinstance(key, str):
+        return 0
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
 def replay_offline(paths: list[Path], definitions: Definitions, out: IO[bytes], *,
-                   until: int | None = None, progress: bool = False) -> dict[str, int]:
-    processor = Processor(Engine(definitions), Gate(), MemoryStore(), live=False)
+                   until: int | None = None, partitions: int = 3,
+                   progress: bool = False) -> dict[str, int]:
+    store = MemoryStore()
+    processor = Processor(Engine(definitions), Gate(), store, live=False)
     wall = time.time_ns() // 1_000_000
     written = consumed = 0
     started = time.perf_counter()
     write = out.write
     for path in paths:
         for number, line in open_lines(path):
-            records = processor.process(line, Source(str(path), 0, number), wall)
+            partition = partition_of(line, partitions)
+            records = processor.process(line, Source(str(path), partition, number), wall)
             consumed += 1
             for record in records:
                 write(orjson.dumps(record.value) + b"\n")
@@ -55,14 +76,17 @@ def replay_offline(paths: list[Path], definitions: Definitions, out: IO[bytes], 
                 rate = consumed / (time.perf_counter() - started)
                 print(f"\r{consumed:,} events, {rate:,.0f}/s", end="", file=sys.stderr)
     if until is not None:
-        for record in processor.tick(0, until):
-            write(orjson.dumps(record.value) + b"\n")
-            written += 1
+        for partition in range(partitions):
+            for record in processor.tick(partition, until):
+                write(orjson.dumps(record.value) + b"\n")
+                written += 1
     elapsed = time.perf_counter() - started
-    stats = processor.stats.get(0)
     summary = {"events": consumed, "records": written, "seconds": round(elapsed, 3)}
-    if stats is not None:
-        summary.update({k: v for k, v in stats.as_dict().items() if isinstance(v, int)})
+    for stats in processor.stats.values():
+        for name, value in stats.as_dict().items():
+            if isinstance(value, int):
+                summary[name] = summary.get(name, 0) + value
+    summary["customers"] = len(store.data)
     if progress:
         print(f"\r{consumed:,} events -> {written:,} records in {elapsed:.1f}s "
               f"({consumed / max(elapsed, 1e-9):,.0f} events/s)", file=sys.stderr)
