@@ -13,7 +13,9 @@ from typing import Any, NoReturn
 from segments.definitions import Definitions, DefinitionsError, load_default, load_definitions
 from segments.timefmt import TimestampError, parse_ts
 from streams.errors import UserError
-from streams.settings import Settings
+from streams.importers import FORMATS
+from streams.replay import add_replay_arguments, options_from_args
+from streams.settings import INTERACTIONS, Settings
 
 __all__ = ["main"]
 
@@ -88,21 +90,43 @@ def build_parser() -> argparse.ArgumentParser:
     _connection(create)
     create.add_argument("--partitions", type=int, default=3)
 
-    replay = commands.add_parser("replay", help="replay JSON-lines event logs",
-                                 description="Replay event logs. With --offline the engine "
-                                 "runs in-process and writes its outputs as JSON lines.")
+    replay = commands.add_parser(
+        "replay", help="replay JSON-lines event logs into Kafka, or offline",
+        description="Produce event logs (JSON lines, gzip or not; several files are "
+        "merged in time order) into the interactions topic, keyed by customer id, "
+        "unchanged byte for byte. With --offline the engine runs here instead and "
+        "writes its outputs as JSON lines.",
+        epilog="examples:\n  segstream replay events.jsonl.gz --speed 60x\n"
+        "  segstream replay day1.jsonl day2.jsonl --rate 5000 --checkpoint replay.ckpt\n"
+        "  segstream replay --offline events.jsonl --until 2026-12-01T00:00:00Z",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     replay.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    _connection(replay)
     replay.add_argument("--offline", action="store_true",
                         help="run the engine here, with no broker")
     _definitions(replay)
     replay.add_argument("--until", type=_timestamp,
-                        help="advance the clock to this instant at the end (offline)")
-    replay.add_argument("--out", type=Path, help="write outputs here (default: stdout)")
+                        help="into Kafka: stop at the first event at or after this "
+                        "instant; offline: also advance the clock to it at the end")
+    replay.add_argument("--out", type=Path,
+                        help="offline: write outputs here (default: stdout)")
     replay.add_argument("--partitions", type=_positive, default=int(_env("PARTITIONS", 3)),
                         help="offline: partitions of the interactions topic to emulate "
                         "(each has its own clock and RFM population; default 3, as the "
                         "worker creates)")
     replay.add_argument("--progress", action="store_true", help="progress on stderr")
+    add_replay_arguments(replay)
+
+    importer = commands.add_parser(
+        "import", help="turn a public event log into interaction events",
+        description="Read a public log in its original format and write interaction "
+        "events as JSON lines in time order, with deterministic event ids. A summary of "
+        "what was read, written and skipped (by reason) goes to stderr. The mappings "
+        "are in the README, 'Importing real logs'.")
+    importer.add_argument("format", choices=sorted(FORMATS), metavar="FORMAT",
+                          help="one of: " + ", ".join(sorted(FORMATS)))
+    importer.add_argument("file", type=Path, metavar="FILE")
+    importer.add_argument("--out", type=Path, help="write here (default: stdout)")
 
     simulate = commands.add_parser(
         "simulate", help="write a realistic synthetic interaction log",
@@ -157,13 +181,33 @@ def _run_topics(args: argparse.Namespace) -> int:
 
 
 def _run_replay(args: argparse.Namespace) -> int:
-    from streams.offline import replay_offline
-
-    if not args.offline:
-        raise UserError("segstream replay: only --offline is available in this version")
     for path in args.files:
         if not path.is_file():
             raise UserError(f"{path}: no such file")
+    if args.offline:
+        return _run_offline_replay(args)
+    from streams.replay import replay_to_kafka
+
+    unused = [flag for flag, value in (("--out", args.out), ("--definitions", args.definitions))
+              if value is not None]
+    if unused:
+        raise UserError(f"segstream replay: {unused[0]} applies only with --offline")
+    topic = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix).topic(
+        INTERACTIONS)
+    summary = replay_to_kafka(args.files, args.bootstrap, topic, options_from_args(args))
+    print(summary.summary(), file=sys.stderr)
+    return 0
+
+
+def _run_offline_replay(args: argparse.Namespace) -> int:
+    from streams.offline import replay_offline
+
+    broker_only = [flag for flag, value in (
+        ("--speed", args.speed), ("--rate", args.rate), ("--from", args.start),
+        ("--key", args.key), ("--checkpoint", args.checkpoint)) if value is not None]
+    if broker_only or args.skip:
+        raise UserError(f"segstream replay: {(broker_only or ['--skip'])[0]} applies only "
+                        "to a replay into Kafka, not with --offline")
     definitions = _load_definitions(args.definitions)
     if args.out is None:
         replay_offline(args.files, definitions, sys.stdout.buffer, until=args.until,
@@ -172,6 +216,18 @@ def _run_replay(args: argparse.Namespace) -> int:
         with args.out.open("wb") as out:
             replay_offline(args.files, definitions, out, until=args.until,
                            partitions=args.partitions, progress=args.progress)
+    return 0
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from streams.importers import run_import
+
+    if args.out is None:
+        report = run_import(args.format, args.file, sys.stdout.buffer)
+    else:
+        with args.out.open("wb") as out:
+            report = run_import(args.format, args.file, out)
+    print(report.summary(), file=sys.stderr)
     return 0
 
 
@@ -195,7 +251,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"worker": _run_worker, "topics": _run_topics, "replay": _run_replay,
-             "simulate": _run_simulate}
+             "simulate": _run_simulate, "import": _run_import}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

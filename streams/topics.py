@@ -32,7 +32,8 @@ def admin(settings: Settings, timeout_ms: int = 10_000) -> KafkaAdminClient:
 def partition_count(client: KafkaAdminClient, topic: str) -> int | None:
     described = client.describe_topics([topic])
     for entry in described:
-        if entry.get("topic") == topic and not entry.get("error_code"):
+        # kafka-python 3 names the topic "name" (2.x: "topic")
+        if topic in (entry.get("name"), entry.get("topic")) and not entry.get("error_code"):
             return len(entry.get("partitions") or []) or None
     return None
 
