@@ -78,10 +78,14 @@ def _specs() -> list[FeatureSpec]:
         f("cart_value", "number", "currency", "current", exact, "Value of the open cart"),
         f("minutes_since_cart_update", "number", "minutes", "", exact,
           "Minutes since the cart last changed; null if it never did", True),
-        f("rfm_r", "number", "score 1-5", "", exact, "Recency score (5 = most recent)"),
-        f("rfm_f", "number", "score 1-5", "365d", exact, "Frequency score"),
-        f("rfm_m", "number", "score 1-5", "365d", exact, "Monetary score"),
-        f("rfm_segment", "string", "", "", exact,
+        f("rfm_r", "number", "score 1-5", "all time", "cuts per rfm_refresh",
+          "Quintile of the last purchase's recency among the partition's buyers "
+          "(5 = most recent); null below rfm_min_buyers"),
+        f("rfm_f", "number", "score 1-5", "all time", "cuts per rfm_refresh",
+          "Quintile of orders ever among the partition's buyers"),
+        f("rfm_m", "number", "score 1-5", "all time", "cuts per rfm_refresh",
+          "Quintile of net revenue ever among the partition's buyers"),
+        f("rfm_segment", "string", "", "all time", "cuts per rfm_refresh",
           "Named RFM segment: champions, loyal, potential_loyalist, new, promising, "
           "need_attention, about_to_sleep, at_risk, cant_lose, hibernating, lost"),
         f("device", "string", "", "latest", exact, "Device of the latest event"),

@@ -69,8 +69,13 @@ class Features(Mapping[str, Any]):
 
     # helpers the feature functions share
     def orders_since(self, window: int) -> list[list[Any]]:
-        cutoff = self.now - window
-        return [row for row in self.state.orders if cutoff < row[0] <= self.now]
+        key = f"orders/{window}"  # purchases_90d and revenue_90d share one scan
+        rows: list[list[Any]] | None = self._cache.get(key)
+        if rows is None:
+            cutoff, now = self.now - window, self.now
+            rows = self._cache[key] = [row for row in self.state.orders
+                                       if cutoff < row[0] <= now]
+        return rows
 
     def counted(self, counter: str, window: int) -> int:
         series = self.state.counters.get(counter)
@@ -148,9 +153,14 @@ def _holiday_purchases(f: Features) -> int:
 
 
 def _is_holiday(ts: int) -> bool:
+    return _is_holiday_day(ts // DAY_MS)
+
+
+@lru_cache(maxsize=8192)
+def _is_holiday_day(day_number: int) -> bool:
     """Occasion windows in UTC: Black Friday to New Year (Nov 15 - Dec 31), Valentine's
     week (Feb 7 - 14) and Mother's Day fortnight (May 1 - 14)."""
-    day = datetime.fromtimestamp(ts / 1000, _UTC)
+    day = datetime.fromtimestamp(day_number * 86_400, _UTC)
     month, dom = day.month, day.day
     return (month == 11 and dom >= 15) or month == 12 or (month == 2 and 7 <= dom <= 14) or (
         month == 5 and dom <= 14)

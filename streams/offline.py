@@ -87,6 +87,8 @@ def replay_offline(paths: list[Path], definitions: Definitions, out: IO[bytes], 
             if isinstance(value, int):
                 summary[name] = summary.get(name, 0) + value
     summary["customers"] = len(store.data)
+    summary["state_bytes"] = sum(len(orjson.dumps(state.to_dict()))
+                                 for state in store.data.values())
     if progress:
         print(f"\r{consumed:,} events -> {written:,} records in {elapsed:.1f}s "
               f"({consumed / max(elapsed, 1e-9):,.0f} events/s)", file=sys.stderr)

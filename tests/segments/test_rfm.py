@@ -148,3 +148,17 @@ def test_bad_rfm_policies_stop_with_one_line() -> None:
 def _iso(ms: int) -> str:
     from segments.timefmt import format_ts
     return format_ts(ms)
+
+
+def test_the_readme_grid_is_the_mapping_the_code_applies() -> None:
+    from pathlib import Path
+
+    from segments.rfm import rfm_segment
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| **R ")]
+    assert len(rows) == 5
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        r = int(cells[0].strip("*R "))
+        assert cells[1:] == [rfm_segment(r, f) for f in range(1, 6)], row
