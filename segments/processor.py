@@ -177,9 +177,13 @@ class Processor:
             if state is None or state.due != due:
                 continue  # superseded: the customer was re-scheduled or erased
             fired = self.engine.on_time(state, now, rfm)
-            self.stats.setdefault(partition, PartitionStats()).time_transitions += len(fired)
-            outputs.extend(fired)
-            self.store.put(partition, key, state)
+            if fired:
+                self.stats.setdefault(partition, PartitionStats()).time_transitions += len(fired)
+                outputs.extend(fired)
+                self.store.put(partition, key, state)
+            # else only the due instant moved, in the object the store holds: no write.
+            # After a restart the stored, earlier due fires again on the same state and
+            # again changes nothing, so skipping the changelog record loses nothing.
             self._schedule(partition, key, state)
         return outputs
 
