@@ -40,7 +40,7 @@ from segments.records import (
     segment_change,
 )
 from segments.rfm import RfmCuts
-from segments.schedule import Schedule
+from segments.schedule import Schedule, time_dependent_segments
 from segments.state import CustomerState, apply
 
 __all__ = ["Engine"]
@@ -53,6 +53,7 @@ class Engine:
         self.definitions = definitions
         self.default_tz = definitions.policies.default_tz
         self.schedule = Schedule(definitions)
+        self.time_dependent = time_dependent_segments(definitions)
         reads = set().union(*(s.when.features for s in definitions.segments.values()))
         self.reads_rfm = bool(reads & {"rfm_r", "rfm_f", "rfm_m", "rfm_segment"})
 
@@ -82,7 +83,8 @@ class Engine:
             # The condition flips at `due`; read it just after, where strict
             # comparisons (`> 90`) already hold.
             features = self.features(state, due + 1, rfm)
-            outputs.extend(self._segment_changes(state, features, Cause("time"), at=due))
+            outputs.extend(self._segment_changes(state, features, Cause("time"), at=due,
+                                                 only=self.time_dependent))
             state.due = self.schedule.next_due(state, due + 1)
         return outputs
 
@@ -122,17 +124,22 @@ class Engine:
             state.definitions = self.definitions.version
         return state.definitions != self.definitions.version
 
-    def memberships(self, features: Features) -> dict[str, bool]:
+    def memberships(self, features: Features, *, only: frozenset[str] | None = None,
+                    current: frozenset[str] = frozenset()) -> dict[str, bool]:
+        """Every segment's membership; with ``only``, the others keep ``current``."""
         members: dict[str, bool] = {}
         for name, segment in self.definitions.segments.items():
+            if only is not None and name not in only:
+                members[name] = name in current
+                continue
             inside = segment.parent is None or members.get(segment.parent, False)
             members[name] = inside and bool(
                 segment.when.evaluate(features, segment=lambda n: members.get(n, False)))
         return members
 
     def _segment_changes(self, state: CustomerState, features: Features, cause: Cause,
-                         at: int) -> list[Output]:
-        members = self.memberships(features)
+                         at: int, only: frozenset[str] | None = None) -> list[Output]:
+        members = self.memberships(features, only=only, current=frozenset(state.segments))
         before = set(state.segments)
         after = sorted(name for name, inside in members.items() if inside)
         if before == set(after):

@@ -25,7 +25,7 @@ from segments.definitions import Definitions
 from segments.state import CustomerState
 from segments.timefmt import DAY_MS, HOUR_MS, MINUTE_MS
 
-__all__ = ["Schedule"]
+__all__ = ["TIME_DEPENDENT", "Schedule", "time_dependent_segments"]
 
 # time-linear feature -> (anchor in the state, unit in ms)
 _ANCHORS: dict[str, tuple[Callable[[CustomerState], int | None], int]] = {
@@ -50,6 +50,10 @@ _BUCKET_WINDOWS = {
 }
 _LAST_SEEN_WINDOWS = {"distinct_features_30d": "features_used", "devices_30d": "devices"}
 _LOCAL_CLOCK = frozenset({"local_hour", "local_weekday"})
+TIME_DEPENDENT: frozenset[str] = (frozenset(_ANCHORS) | frozenset(_ORDER_WINDOWS)
+                                  | frozenset(_BUCKET_WINDOWS) | frozenset(_LAST_SEEN_WINDOWS)
+                                  | _LOCAL_CLOCK)
+"""Features whose value moves with the clock alone, with no event."""
 _QUARTER_HOUR = 15 * MINUTE_MS  # every time zone's offset is a multiple of it
 
 
@@ -102,3 +106,29 @@ class Schedule:
         if self.local_clock and state.last_seen is not None:
             yield (now // _QUARTER_HOUR + 1) * _QUARTER_HOUR
 
+
+def time_dependent_segments(definitions: Definitions) -> frozenset[str]:
+    """Segments whose membership can change with no event: they read a
+    :data:`TIME_DEPENDENT` feature, or refer to or nest in such a segment.
+
+    >>> from segments.definitions import parse_definitions
+    >>> sorted(time_dependent_segments(parse_definitions('''
+    ... [segments.buyer]
+    ... when = "purchases_total >= 1"
+    ... [segments.lapsed]
+    ... when = "segment('buyer') and days_since_last_purchase > 90"
+    ... [segments.lapsed_vip]
+    ... when = "revenue_total > 1000"
+    ... parent = "lapsed"
+    ... ''')))
+    ['lapsed', 'lapsed_vip']
+    """
+    segments = definitions.segments
+    moving = {name for name, s in segments.items() if s.when.features & TIME_DEPENDENT}
+    grew = True
+    while grew:
+        before = len(moving)
+        moving |= {name for name, s in segments.items()
+                   if s.when.segments & moving or s.parent in moving}
+        grew = len(moving) > before
+    return frozenset(moving)

@@ -110,6 +110,15 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
 
     web.install(app, processor, store, definitions)
 
+    @app.task
+    async def quiet_client_logs() -> None:
+        # aiokafka logs every request at debug level; with the level left open those
+        # records cost ~10% of the worker's time before a handler drops them
+        level = logging.getLevelName(settings.loglevel.upper())
+        level = max(level if isinstance(level, int) else logging.WARNING, logging.INFO)
+        for name in ("aiokafka", "faust", "mode", "kafka"):
+            logging.getLogger(name).setLevel(level)
+
     @app.on_before_shutdown.connect
     async def report(_app: Any, **_: Any) -> None:
         for partition, stats in sorted(processor.stats.items()):
