@@ -78,9 +78,10 @@ class MomentDef:
     ttl_ms: int = 15 * 60_000
     delay_ms: int = 0
     cancel_on: tuple[str, ...] = ()
+    still: Expression | None = None  # re-checked when a delayed moment falls due
     priority: int = 0
     frequency_cap: int | None = None
-    quiet_hours: tuple[str, str] | None = None
+    quiet_hours: tuple[str, ...] | None = None  # None: the global ones; (): none
     holdout: float | None = None
 
 
@@ -91,6 +92,7 @@ class Policies:
     quiet_hours: tuple[str, str] | None = ("22:00", "08:00")
     default_tz: str = "UTC"
     min_interval_ms: int = 1000
+    consent: str = "explicit"  # or "unless_withdrawn"
     rfm_refresh_ms: int = 86_400_000
     rfm_min_buyers: int = 50
 
@@ -122,9 +124,9 @@ def parse_duration(value: object) -> int:
 
 _SEGMENT_KEYS = {"description", "when", "parent"}
 _MOMENT_KEYS = {"description", "when", "score", "cooldown", "ttl", "delay", "cancel_on",
-                "priority", "frequency_cap", "quiet_hours", "holdout"}
+                "still", "priority", "frequency_cap", "quiet_hours", "holdout"}
 _POLICY_KEYS = {"holdout", "frequency_cap_per_day", "quiet_hours", "default_tz",
-                "min_interval", "rfm_refresh", "rfm_min_buyers"}
+                "min_interval", "consent", "rfm_refresh", "rfm_min_buyers"}
 
 
 class _Loader:
@@ -260,24 +262,43 @@ def _moment(loader: _Loader, name: str, entry: object) -> MomentDef:
     cancel_on = entry.get("cancel_on", [])
     if not isinstance(cancel_on, list) or not all(isinstance(c, str) for c in cancel_on):
         raise loader.fail(where, "cancel_on", "must be a list of event types")
+    delay_ms = loader.duration(where, "delay", entry, 0)
+    still = None
+    if "still" in entry:
+        if not delay_ms:
+            raise loader.fail(where, "still", "only a moment with a 'delay' is re-checked")
+        still = loader.expression(where, "still", entry["still"], allow_event=False)
     quiet = entry.get("quiet_hours")
+    frequency_cap = entry.get("frequency_cap")
+    if frequency_cap is not None and (isinstance(frequency_cap, bool)
+                                      or not isinstance(frequency_cap, int)
+                                      or frequency_cap < 1):
+        raise loader.fail(where, "frequency_cap", "must be a whole number of at least 1")
+    holdout = entry.get("holdout")
+    if holdout is not None and (isinstance(holdout, bool)
+                                or not isinstance(holdout, (int, float))
+                                or not 0 <= holdout < 1):
+        raise loader.fail(where, "holdout", "must be a share from 0 to below 1")
+    priority = entry.get("priority", 0)
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise loader.fail(where, "priority", "must be a whole number")
     return MomentDef(
         name=name, description=str(entry.get("description", "")), when=when, score=score,
         cooldown_ms=loader.duration(where, "cooldown", entry, 0),
         ttl_ms=loader.duration(where, "ttl", entry, 15 * 60_000),
-        delay_ms=loader.duration(where, "delay", entry, 0),
-        cancel_on=tuple(cancel_on), priority=int(entry.get("priority", 0)),
-        frequency_cap=entry.get("frequency_cap"),
-        quiet_hours=_quiet(loader, where, quiet) if quiet is not None else None,
-        holdout=entry.get("holdout"),
+        delay_ms=delay_ms, cancel_on=tuple(cancel_on), still=still, priority=priority,
+        frequency_cap=frequency_cap,
+        quiet_hours=None if quiet is None else (_quiet(loader, where, quiet) if quiet else ()),
+        holdout=None if holdout is None else float(holdout),
     )
 
 
 def _quiet(loader: _Loader, where: str, value: object) -> tuple[str, str]:
+    clock = re.compile(r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$")
     if (isinstance(value, list) and len(value) == 2
-            and all(isinstance(v, str) and re.match(r"^\d{2}:\d{2}$", v) for v in value)):
+            and all(isinstance(v, str) and clock.match(v) for v in value)):
         return value[0], value[1]
-    raise loader.fail(where, "quiet_hours", 'must be ["HH:MM", "HH:MM"]')
+    raise loader.fail(where, "quiet_hours", 'must be ["HH:MM", "HH:MM"] (local start, end)')
 
 
 def _policies(loader: _Loader, entry: object) -> Policies:
@@ -290,6 +311,9 @@ def _policies(loader: _Loader, entry: object) -> Policies:
     if isinstance(min_buyers, bool) or not isinstance(min_buyers, int) or min_buyers < 5:
         raise loader.fail("policies", "rfm_min_buyers", "must be a whole number of at least 5")
     refresh = loader.duration("policies", "rfm_refresh", entry, 86_400_000)
+    consent = entry.get("consent", "explicit")
+    if consent not in ("explicit", "unless_withdrawn"):
+        raise loader.fail("policies", "consent", 'must be "explicit" or "unless_withdrawn"')
     if refresh < 60_000:
         raise loader.fail("policies", "rfm_refresh", "must be at least 1m")
     return Policies(
@@ -298,6 +322,7 @@ def _policies(loader: _Loader, entry: object) -> Policies:
         quiet_hours=_quiet(loader, "policies", quiet) if quiet else None,
         default_tz=str(entry.get("default_tz", "UTC")),
         min_interval_ms=loader.duration("policies", "min_interval", entry, 1000),
+        consent=consent,
         rfm_refresh_ms=refresh,
         rfm_min_buyers=min_buyers,
     )

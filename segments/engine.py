@@ -26,13 +26,16 @@ True
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from segments.definitions import Definitions, MomentDef
 from segments.events import Interaction
 from segments.features import Features
+from segments.moments import Candidate, Policies, zone
 from segments.records import (
     MICRO_MOMENTS,
+    MICRO_MOMENTS_SUPPRESSED,
     SEGMENT_CHANGES,
     Cause,
     Output,
@@ -54,6 +57,10 @@ class Engine:
         self.default_tz = definitions.policies.default_tz
         self.schedule = Schedule(definitions)
         self.time_dependent = time_dependent_segments(definitions)
+        self.policies = Policies(definitions)
+        # moments detected together are tried highest priority first
+        self.moment_order = sorted(definitions.moments.values(),
+                                   key=lambda m: (-m.priority, m.name))
         reads = set().union(*(s.when.features for s in definitions.segments.values()))
         self.reads_rfm = bool(reads & {"rfm_r", "rfm_f", "rfm_m", "rfm_segment"})
 
@@ -71,7 +78,7 @@ class Engine:
         features = self.features(state, now, rfm)
         outputs.extend(self._segment_changes(state, features, cause, at=event.ts))
         outputs.extend(self._moments(state, features, event, now))
-        state.due = self.schedule.next_due(state, now)
+        state.due = self._next_due(state, now)
         return outputs
 
     def on_time(self, state: CustomerState, now: int,
@@ -85,7 +92,8 @@ class Engine:
             features = self.features(state, due + 1, rfm)
             outputs.extend(self._segment_changes(state, features, Cause("time"), at=due,
                                                  only=self.time_dependent))
-            state.due = self.schedule.next_due(state, due + 1)
+            outputs.extend(self._fire_pending(state, due, now, rfm))
+            state.due = self._next_due(state, due + 1)
         return outputs
 
     def on_definitions(self, state: CustomerState, now: int,
@@ -94,7 +102,7 @@ class Engine:
         state.definitions = self.definitions.version
         outputs = self._segment_changes(state, self.features(state, now, rfm),
                                         Cause("definitions"), at=now)
-        state.due = self.schedule.next_due(state, now)
+        state.due = self._next_due(state, now)
         return outputs
 
     def on_rescore(self, state: CustomerState, at: int, rfm: RfmCuts | None) -> list[Output]:
@@ -160,36 +168,120 @@ class Engine:
             outputs.append(Output(SEGMENT_CHANGES, state.customer_id, value))
         return outputs
 
+    def _next_due(self, state: CustomerState, now: int) -> int | None:
+        due = self.schedule.next_due(state, now)
+        pending = state.moments.get("pending")
+        if pending:
+            first = min(entry[0] for entry in pending)
+            due = first if due is None else min(due, first)
+        return due
+
     def _moments(self, state: CustomerState, features: Features, event: Interaction,
                  now: int) -> list[Output]:
         outputs = []
+        self._cancel(state, event)
         event_view = _event_view(event)
-        for name, moment in self.definitions.moments.items():
-            if moment.delay_ms:
-                continue  # delayed moments fire from the due index (micro-moments issue)
-            if now - event.ts > moment.ttl_ms:
+        member = _member_of(state)
+        for moment in self.moment_order:
+            if not moment.delay_ms and now - event.ts > moment.ttl_ms:
                 continue  # that moment has passed
-            if not moment.when.evaluate(features, segment=_member_of(state), event=event_view):
+            if not moment.when.evaluate(features, segment=member, event=event_view):
                 continue
-            memory = state.moments.setdefault(name, {})
-            last = memory.get("last")
-            if last is not None and event.ts - last < moment.cooldown_ms:
+            score = self._score(moment, features, member, event_view)
+            items = _items(event)
+            if moment.delay_ms:  # (re)start the wait; the due index fires it
+                due = event.ts + moment.delay_ms
+                self._pend(state, [due, moment.name, "delay", event.event_id, score,
+                                   due + moment.ttl_ms, items], replace=True)
                 continue
-            memory["last"] = event.ts
-            outputs.append(self._trigger(state, features, event, event_view, name, moment))
+            candidate = Candidate(moment.name, score, event.ts, event.ts + moment.ttl_ms,
+                                  Cause("event", event.event_id), items)
+            outputs.append(self._deliver(state, moment, candidate))
         return outputs
 
-    def _trigger(self, state: CustomerState, features: Features, event: Interaction,
-                 event_view: dict[str, Any], name: str, moment: MomentDef) -> Output:
+    def _score(self, moment: MomentDef, features: Features, member: Any,
+               event_view: dict[str, Any] | None) -> float:
         score = moment.score
-        if not isinstance(score, (int, float)):
-            value = score.evaluate(features, segment=_member_of(state), event=event_view)
-            score = float(value) if isinstance(value, (int, float)) else 0.0
+        if isinstance(score, (int, float)):
+            return float(score)
+        value = score.evaluate(features, segment=member, event=event_view)
+        return float(value) if isinstance(value, (int, float)) else 0.0
+
+    def _deliver(self, state: CustomerState, moment: MomentDef,
+                 candidate: Candidate) -> Output:
+        """Apply the policies; the trigger, or its suppressed record."""
+        reason, held_until = self.policies.decide(state, moment, candidate)
+        if reason is None or reason == "holdout":
+            self.policies.record_sent(state, moment, candidate.at)
+        elif held_until is not None:
+            self._pend(state, [held_until, moment.name, "held", candidate.cause.event_id,
+                               candidate.score, candidate.expires_at, candidate.items])
         record = micro_moment(
-            state.customer_id, name, float(score), event.ts, moment.ttl_ms,
-            Cause("event", event.event_id), _trigger_context(state, features),
-            _items(event), list(state.segments), self.definitions.version)
-        return Output(MICRO_MOMENTS, state.customer_id, record)
+            state.customer_id, candidate.moment, candidate.score, candidate.at,
+            candidate.expires_at - candidate.at, candidate.cause,
+            self._trigger_context(state, candidate.at), candidate.items,
+            list(state.segments), self.definitions.version, suppressed=reason,
+            held_until=held_until)
+        topic = MICRO_MOMENTS if reason is None else MICRO_MOMENTS_SUPPRESSED
+        return Output(topic, state.customer_id, record)
+
+    def _fire_pending(self, state: CustomerState, instant: int, now: int,
+                      rfm: RfmCuts | None) -> list[Output]:
+        """Delayed and held triggers due at or before ``instant``."""
+        pending = state.moments.get("pending")
+        if not pending:
+            return []
+        ready = sorted((e for e in pending if e[0] <= instant), key=lambda e: (e[0], e[1]))
+        if not ready:
+            return []
+        state.moments["pending"] = [e for e in pending if e[0] > instant]
+        outputs = []
+        for due, name, kind, event_id, score, expires_at, items in ready:
+            moment = self.definitions.moments.get(name)
+            if moment is None or now > expires_at:
+                continue  # no longer defined, or the moment passed while we were down
+            if kind == "delay" and moment.still is not None:
+                features = self.features(state, due, rfm)
+                if not moment.still.evaluate(features, segment=_member_of(state)):
+                    continue
+            candidate = Candidate(name, score, due, expires_at,
+                                  Cause("time", event_id, due=due), items)
+            outputs.append(self._deliver(state, moment, candidate))
+        return outputs
+
+    def _pend(self, state: CustomerState, entry: list[Any], replace: bool = False) -> None:
+        pending = state.moments.setdefault("pending", [])
+        if replace:
+            pending[:] = [e for e in pending if not (e[1] == entry[1] and e[2] == entry[2])]
+        pending.append(entry)
+
+    def _cancel(self, state: CustomerState, event: Interaction) -> None:
+        pending = state.moments.get("pending")
+        if not pending:
+            return
+        kept = []
+        for entry in pending:
+            moment = self.definitions.moments.get(entry[1])
+            if moment is not None and event.type in moment.cancel_on:
+                # only an event at or after the one that started it cancels it
+                started = entry[0] - moment.delay_ms if entry[2] == "delay" \
+                    else entry[5] - moment.ttl_ms
+                if event.ts >= started:
+                    continue
+            kept.append(entry)
+        state.moments["pending"] = kept
+
+    def _trigger_context(self, state: CustomerState, at: int) -> dict[str, Any]:
+        ctx = state.context
+        local = datetime.fromtimestamp(at / 1000, zone(ctx.get("tz"), self.default_tz))
+        return {
+            "device": ctx.get("device"),
+            "channel": ctx.get("channel"),
+            "city": ctx.get("city"),
+            "country": ctx.get("country"),
+            "tz": ctx.get("tz"),
+            "local_time": local.strftime("%H:%M"),
+        }
 
 
 def _member_of(state: CustomerState) -> Any:
@@ -200,18 +292,6 @@ def _member_of(state: CustomerState) -> Any:
 def _event_view(event: Interaction) -> dict[str, Any]:
     return {"type": event.type, "ts": event.ts, "properties": event.properties,
             "context": event.context}
-
-
-def _trigger_context(state: CustomerState, features: Features) -> dict[str, Any]:
-    ctx = state.context
-    return {
-        "device": ctx.get("device"),
-        "channel": ctx.get("channel"),
-        "city": ctx.get("city"),
-        "country": ctx.get("country"),
-        "tz": ctx.get("tz"),
-        "local_time": features.local().strftime("%H:%M"),
-    }
 
 
 def _items(event: Interaction) -> list[dict[str, Any]]:

@@ -169,6 +169,14 @@ def _is_holiday_day(day_number: int) -> bool:
 _UTC = ZoneInfo("UTC")
 
 
+def _session(key: str) -> Callable[[Features], int]:
+    return lambda f: int(f.state.session.get(key, 0))
+
+
+def _session_max(key: str) -> Callable[[Features], int]:
+    return lambda f: max(f.state.session.get(key, {}).values(), default=0)
+
+
 def _score(name: str) -> Callable[[Features], Any]:
     return lambda f: f.state.scores.get(name)
 
@@ -206,6 +214,15 @@ FEATURES: dict[str, Callable[[Features], Any]] = {
     "distinct_features_30d": _distinct("features_used", 30),
     "devices_30d": _distinct("devices", 30),
     "days_since_last_seen": lambda f: f.days_since(f.state.last_seen),
+    # the latest session's intent signals (what micro-moment scores read)
+    "session_events": _session("events"),
+    "session_product_views": _session("views"),
+    "session_searches": _session("searches"),
+    "session_cart_adds": _session("cart_adds"),
+    "session_content_views": _session("content"),
+    "session_locator_uses": _session("locator"),
+    "session_max_category_views": _session_max("cats"),
+    "session_max_product_views": _session_max("products"),
     # cart
     "cart_items": lambda f: f.state.cart_items,
     "cart_value": lambda f: f.state.cart_value,

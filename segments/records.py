@@ -25,6 +25,7 @@ from segments.timefmt import format_ts
 __all__ = [
     "DEAD_LETTERS",
     "MICRO_MOMENTS",
+    "MICRO_MOMENTS_SUPPRESSED",
     "SEGMENT_CHANGES",
     "SUPPRESSED",
     "Cause",
@@ -37,6 +38,7 @@ __all__ = [
 # Logical topic names; the adapter adds the deployment's prefix.
 SEGMENT_CHANGES = "segment-changes"
 MICRO_MOMENTS = "micro-moments"
+MICRO_MOMENTS_SUPPRESSED = "micro-moments-suppressed"
 SUPPRESSED = "micro-moments-suppressed"
 DEAD_LETTERS = "interactions-dlq"
 
@@ -55,11 +57,15 @@ class Cause:
 
     kind: str
     event_id: str | None = None
+    due: int | None = None  # for a delayed or held trigger: the instant it fell due
 
     def as_dict(self) -> dict[str, str]:
-        if self.event_id is None:
-            return {"kind": self.kind}
-        return {"kind": self.kind, "event_id": self.event_id}
+        cause = {"kind": self.kind}
+        if self.event_id is not None:
+            cause["event_id"] = self.event_id
+        if self.due is not None:
+            cause["due"] = format_ts(self.due)
+        return cause
 
 
 def _digest(*parts: object) -> str:
@@ -88,7 +94,8 @@ def segment_change(customer_id: str, segment: str, entered: bool, at: int, cause
 def micro_moment(customer_id: str, moment: str, score: float, at: int, ttl_ms: int,
                  cause: Cause, context: Mapping[str, Any], items: list[dict[str, Any]],
                  segments: list[str], definitions_version: str,
-                 suppressed: str | None = None) -> dict[str, Any]:
+                 suppressed: str | None = None,
+                 held_until: int | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {
         "schema": "micro-moment/1-0-0",
         "trigger_id": _digest(customer_id, moment, at, cause.kind, cause.event_id),
@@ -105,6 +112,8 @@ def micro_moment(customer_id: str, moment: str, score: float, at: int, ttl_ms: i
     }
     if suppressed is not None:
         record["suppressed"] = suppressed
+    if held_until is not None:
+        record["held_until"] = format_ts(held_until)
     return record
 
 

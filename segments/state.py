@@ -33,6 +33,7 @@ __all__ = ["COUNTED", "PII_KEYS", "CustomerState", "apply", "event_hash"]
 ORDER_HORIZON_MS = 365 * DAY_MS
 COUNTER_HORIZON_MS = 30 * DAY_MS
 DISTINCT_LIMIT = 32
+SESSION_GAP_MS = 30 * 60_000
 
 # Event types counted in hourly buckets, under the counter name the features read.
 COUNTED: dict[str, str] = {
@@ -77,6 +78,8 @@ class CustomerState:
     # engagement: counter name -> [[hour, count], ...]
     counters: dict[str, list[list[int]]] = field(default_factory=dict)
     session_last: int | None = None
+    # the current session's intent signals (see _session_signals); reset on a new session
+    session: dict[str, Any] = field(default_factory=dict)
     features_used: dict[str, int] = field(default_factory=dict)  # feature -> last use
     devices: dict[str, int] = field(default_factory=dict)  # device -> last seen
     # cart: product id -> [quantity, price, category]
@@ -120,7 +123,8 @@ def apply(state: CustomerState, event: Interaction) -> None:
     ts = event.ts
     if state.first_seen is None or ts < state.first_seen:
         state.first_seen = ts
-    _touch_session(state, ts)
+    new_session = _touch_session(state, ts)
+    _session_signals(state, event, new_session)
     if state.last_seen is None or ts > state.last_seen:
         state.last_seen = ts
     _update_context(state, event)
@@ -133,14 +137,45 @@ def apply(state: CustomerState, event: Interaction) -> None:
     _prune(state)
 
 
-def _touch_session(state: CustomerState, ts: int, gap: int = 30 * 60_000) -> None:
+def _touch_session(state: CustomerState, ts: int, gap: int = SESSION_GAP_MS) -> bool:
     # A session starts after `gap` of silence; late events inside a past gap are not
     # re-split (documented: sessions count starts seen in arrival order).
     last = state.session_last
-    if last is None or ts - last > gap:
+    started = last is None or ts - last > gap
+    if started:
         buckets.add(state.counters.setdefault("sessions", []), ts)
     if last is None or ts > last:
         state.session_last = ts
+    return started
+
+
+_SESSION_KINDS = {"product_view": "views", "search": "searches", "add_to_cart": "cart_adds",
+                  "content_view": "content", "store_locator": "locator"}
+
+
+def _session_signals(state: CustomerState, event: Interaction, new_session: bool) -> None:
+    """Counts of the current session: what the micro-moment scores read.
+
+    A late event from a past session (older than the gap before the latest event)
+    adds nothing: the moment it belonged to has passed.
+    """
+    if new_session:
+        state.session = {"start": event.ts, "events": 0}
+    elif state.session_last is not None and event.ts < state.session_last - SESSION_GAP_MS:
+        return
+    session = state.session
+    session["events"] = session.get("events", 0) + 1
+    kind = _SESSION_KINDS.get(event.type)
+    if kind is None:
+        return
+    session[kind] = session.get(kind, 0) + 1
+    props = event.properties
+    if event.type in ("product_view", "add_to_cart"):
+        category, product = props.get("category"), props.get("product_id")
+        if isinstance(category, str):
+            _bump(session.setdefault("cats", {}), category[:64])
+        if isinstance(product, str) and event.type == "product_view":
+            _bump(session.setdefault("products", {}), product[:64])
 
 
 def _update_context(state: CustomerState, event: Interaction) -> None:

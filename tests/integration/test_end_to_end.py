@@ -9,6 +9,9 @@ import orjson
 from tests.kafka_tools import assert_valid_outputs, consume, produce, running_worker, values
 
 DEFINITIONS = """
+[policies]
+holdout = 0.0  # c-42 falls in the default 5% control group
+
 [segments.first_time_buyer]
 description = "Bought exactly once"
 when = "purchases_total == 1"
@@ -37,6 +40,9 @@ def test_purchase_and_cart_flow_through_the_worker(bootstrap: str, prefix: str,
     definitions = tmp_path / "definitions.toml"
     definitions.write_text(DEFINITIONS)
     log = [
+        # triggers need marketing consent (the default policy)
+        ("c-42", event("e-0", "c-42", "consent_update", "2026-11-22T09:00:00.000Z",
+                       marketing=True)),
         ("c-42", event("e-1", "c-42", "purchase", "2026-11-22T10:00:00.000Z",
                        order_id="o-1", revenue=59.0)),
         ("c-42", event("e-2", "c-42", "add_to_cart", "2026-11-22T10:15:00.250Z",
@@ -73,5 +79,5 @@ def test_purchase_and_cart_flow_through_the_worker(bootstrap: str, prefix: str,
     assert trigger["context"] == {"device": "mobile", "channel": "app", "city": "Berlin",
                                   "country": "DE", "tz": "Europe/Berlin", "local_time": "11:15"}
     assert trigger["segments"] == ["big_cart", "first_time_buyer"]
-    assert stats["totals"] == {"consumed": 2, "applied": 2, "duplicates": 0,
+    assert stats["totals"] == {"consumed": 3, "applied": 3, "duplicates": 0,
                                "dead_lettered": 0}
