@@ -14,6 +14,7 @@ from segments.definitions import Definitions, DefinitionsError, load_default, lo
 from segments.timefmt import TimestampError, parse_ts
 from streams.errors import UserError
 from streams.importers import FORMATS
+from streams.lift import add_lift_arguments, run_lift
 from streams.replay import add_replay_arguments, options_from_args
 from streams.settings import INTERACTIONS, Settings
 
@@ -127,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="one of: " + ", ".join(sorted(FORMATS)))
     importer.add_argument("file", type=Path, metavar="FILE")
     importer.add_argument("--out", type=Path, help="write here (default: stdout)")
+
+    lift = commands.add_parser(
+        "lift", help="conversion of triggered customers versus the holdout, per moment",
+        description="From the trigger records (worker topics dumped to JSON lines, or "
+        "`replay --offline` output) and the interaction log: per moment, the conversion "
+        "rate within a window after each trigger for treated customers versus the "
+        "holdout control group, the difference with a 95% confidence interval "
+        "(Newcombe), and revenue per exposure. See docs/lift.md.")
+    add_lift_arguments(lift)
 
     simulate = commands.add_parser(
         "simulate", help="write a realistic synthetic interaction log",
@@ -251,7 +261,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"worker": _run_worker, "topics": _run_topics, "replay": _run_replay,
-             "simulate": _run_simulate, "import": _run_import}
+             "simulate": _run_simulate, "import": _run_import, "lift": run_lift}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
