@@ -81,9 +81,14 @@ class Engine:
         state.due = self._next_due(state, now)
         return outputs
 
-    def on_time(self, state: CustomerState, now: int,
-                rfm: RfmCuts | None = None) -> list[Output]:
-        """Fire every time-based transition due before ``now``, each at its instant."""
+    def on_time(self, state: CustomerState, now: int, rfm: RfmCuts | None = None, *,
+                live: bool = False) -> list[Output]:
+        """Fire every time-based transition due before ``now``, each at its instant.
+
+        With ``live``, ``now`` is the wall clock too: a delayed or held trigger whose
+        moment expired before it (the worker was down) is dropped. With an event
+        clock a partition's clock jumps between sparse events, and each trigger fires
+        at its own instant in event time."""
         outputs = self.on_definitions(state, now, rfm) if self._outdated(state) else []
         while state.due is not None and state.due < now:
             due = state.due
@@ -92,7 +97,7 @@ class Engine:
             features = self.features(state, due + 1, rfm)
             outputs.extend(self._segment_changes(state, features, Cause("time"), at=due,
                                                  only=self.time_dependent))
-            outputs.extend(self._fire_pending(state, due, now, rfm))
+            outputs.extend(self._fire_pending(state, due, now if live else due, rfm))
             state.due = self._next_due(state, due + 1)
         return outputs
 

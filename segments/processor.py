@@ -176,7 +176,7 @@ class Processor:
             state = self.store.get(key)
             if state is None or state.due != due:
                 continue  # superseded: the customer was re-scheduled or erased
-            fired = self.engine.on_time(state, now, rfm)
+            fired = self.engine.on_time(state, now, rfm, live=self.live)
             if fired:
                 self.stats.setdefault(partition, PartitionStats()).time_transitions += len(fired)
                 outputs.extend(fired)

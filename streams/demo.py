@@ -31,6 +31,10 @@ def story(start: int) -> list[dict[str, object]]:
     uk = {"device": "desktop", "channel": "web", "tz": "Europe/London",
           "geo": {"country": "GB", "city": "London"}}
     events: list[tuple[str, str, int, dict[str, object], dict[str, object]]] = [
+        # triggers need marketing consent: ana and ben gave it, dev never did
+        ("ana", "consent_update", 0, {"marketing": True}, ctx),
+        ("ben", "consent_update", 0, {"marketing": True}, uk),
+        ("dev", "search", 0, {"query": "gift ideas"}, uk),
         ("ana", "search", 0, {"query": "trail running shoes"}, ctx),
         ("ana", "content_view", 1, {"content_id": "guide-7", "kind": "comparison"}, ctx),
         ("ana", "product_view", 2, {"product_id": "p-9", "category": "shoes", "price": 89.0},
@@ -59,6 +63,10 @@ def show(topic: str, value: dict[str, object]) -> str:
         sign = "+" if value["change"] == "entered" else "-"
         return (f"segment  {value['customer_id']:<5} {sign}{value['segment']:<22} "
                 f"because {orjson.dumps(value['reason']).decode()}")
+    if "moment" in value and "suppressed" in value:
+        until = f" until {value['held_until']}" if "held_until" in value else ""
+        return (f"withheld {value['customer_id']:<5} {value['moment']:<23} "
+                f"{value['suppressed']}{until} (local time {value['context']['local_time']})")
     if "moment" in value:
         return (f"trigger  {value['customer_id']:<5} {value['moment']:<23} "
                 f"score {value['score']:.2f}  items {orjson.dumps(value['items']).decode()}")
@@ -96,7 +104,7 @@ def main() -> int:
         producer.close()
         print(f"produced {len(events) + 1} events (one of them broken) to {prefix}interactions\n")
         topics = [f"{prefix}{t}" for t in ("segment-changes", "micro-moments",
-                                           "interactions-dlq")]
+                                           "micro-moments-suppressed", "interactions-dlq")]
         consumer = KafkaConsumer(*topics, bootstrap_servers=BOOTSTRAP,
                                  auto_offset_reset="earliest", consumer_timeout_ms=1000)
         seen = 0

@@ -150,7 +150,18 @@ def test_quiet_hours_past_the_ttl_drop_the_trigger() -> None:
     c = Customer(tz="Europe/Berlin")
     [out] = c.send("add_to_cart", parse_ts("2026-01-15T22:00:00Z"), product_id="p")[:1]
     assert (out.value["suppressed"], "held_until" in out.value) == ("quiet_hours", False)
-    assert triggers(c.wait(parse_ts("2026-01-16T12:00:00Z"))) == []  # nothing held
+    # the cart wait ends at 23:30 in Berlin: still quiet, and 08:00 is past its 2 h ttl
+    [late] = c.wait(parse_ts("2026-01-16T12:00:00Z"))
+    assert (late.value["moment"], late.value["suppressed"]) == ("cart_abandoned", "quiet_hours")
+    assert "held_until" not in late.value
+
+
+def test_a_live_worker_back_after_the_ttl_drops_a_delayed_trigger() -> None:
+    c = Customer()
+    c.send("add_to_cart", NOON, product_id="p", quantity=1, price=30.0)
+    back = NOON + 5 * HOUR_MS  # down from before the 30 min wait until after its 2 h ttl
+    assert triggers(c.engine.on_time(c.state, back, live=True)) == []
+    assert c.state.moments["pending"] == []
 
 
 def test_rate_limit_lets_the_highest_priority_through() -> None:
