@@ -17,6 +17,7 @@ from streams.importers import FORMATS
 from streams.lift import add_lift_arguments, run_lift
 from streams.replay import add_replay_arguments, options_from_args
 from streams.settings import INTERACTIONS, Settings
+from streams.tail import add_tail_arguments, run_tail
 
 __all__ = ["main"]
 
@@ -137,6 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
         "holdout control group, the difference with a 95% confidence interval "
         "(Newcombe), and revenue per exposure. See docs/lift.md.")
     add_lift_arguments(lift)
+
+    tail = commands.add_parser(
+        "tail", help="follow an output topic live",
+        description="Follow micro-moments, micro-moments-suppressed, segment-changes or "
+        "interactions-dlq: new records (or --from-beginning), filtered, as a readable "
+        "table or JSON lines; a summary line of counts and rates on exit.",
+        epilog="examples:\n  segstream tail micro-moments --moment i_want_to_buy\n"
+        "  segstream tail micro-moments-suppressed --reason quiet_hours --format table\n"
+        "  segstream tail segment-changes --segment lapsed --change entered --count 10",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _connection(tail)
+    add_tail_arguments(tail)
 
     simulate = commands.add_parser(
         "simulate", help="write a realistic synthetic interaction log",
@@ -261,13 +274,17 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"worker": _run_worker, "topics": _run_topics, "replay": _run_replay,
-             "simulate": _run_simulate, "import": _run_import, "lift": run_lift}
+             "simulate": _run_simulate, "import": _run_import, "lift": run_lift,
+             "tail": run_tail}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from streams.topics import BrokerUnavailable
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # the tools report a broker problem in one line of their own; kafka-python's
+    # own error records would repeat it (the worker sets its levels itself)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     try:
         args = build_parser().parse_args(argv)
         return _COMMANDS[args.command](args)
