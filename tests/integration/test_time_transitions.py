@@ -161,3 +161,48 @@ def test_state_and_due_times_survive_a_restart_and_erasure_does_too(
     totals = stats["totals"]
     assert totals["applied"] == 3, stats
     assert totals["consumed"] == totals["applied"] + totals["duplicates"], stats
+
+
+def test_live_delayed_trigger_fires_within_a_second_of_due(
+        bootstrap: str, prefix: str, tmp_path: Path) -> None:
+    definitions = tmp_path / "definitions.toml"
+    definitions.write_text("""
+[policies]
+holdout = 0.0
+quiet_hours = []
+[moments.cart_abandoned]
+when = "event.type == 'add_to_cart'"
+delay = "5s"
+still = "cart_items > 0"
+cancel_on = ["purchase"]
+ttl = "10m"
+""")
+    topic = f"{prefix}micro-moments"
+    with running_worker(bootstrap, prefix, tmp_path, "--definitions", str(definitions),
+                        "--clock", "live"):
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                 enable_auto_commit=False, consumer_timeout_ms=200)
+        consumer.subscribe([topic])
+        added = int(time.time() * 1000)
+        produce(bootstrap, f"{prefix}interactions", [
+            ("c-live", event("k0", "c-live", "consent_update", added - 1000, marketing=True)),
+            ("c-live", event("k1", "c-live", "add_to_cart", added, product_id="p-1",
+                             quantity=1, price=10.0)),
+            # a second cart that is bought: its abandonment is cancelled
+            ("c-paid", event("p0", "c-paid", "consent_update", added - 1000, marketing=True)),
+            ("c-paid", event("p1", "c-paid", "add_to_cart", added, product_id="p-1",
+                             quantity=1, price=10.0)),
+            ("c-paid", event("p2", "c-paid", "purchase", added + 1000, order_id="o",
+                             revenue=10.0))])
+        got = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(got) < 1:
+            got.extend(consumer)
+        time.sleep(8)  # anything for c-paid would have arrived by now
+        got.extend(consumer)
+        consumer.close()
+    assert [orjson.loads(m.value)["customer_id"] for m in got] == ["c-live"]
+    value = orjson.loads(got[0].value)
+    due = added + 5000
+    assert (value["moment"], value["at"]) == ("cart_abandoned", format_ts(due))
+    assert 0 <= got[0].timestamp - due < 1000, got[0].timestamp - due
