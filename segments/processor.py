@@ -88,6 +88,21 @@ class PartitionStats:
     duplicates: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)
     time_transitions: int = 0
+    # what came out: (segment, entered|exited), (moment, sent|<suppression reason>)
+    segment_changes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    triggers: Counter[tuple[str, str]] = field(default_factory=Counter)
+    members: Counter[str] = field(default_factory=Counter)  # current, per segment
+
+    def count(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            value = output.value
+            segment = value.get("segment")
+            if segment is not None:
+                change = value["change"]
+                self.segment_changes[(segment, change)] += 1
+                self.members[segment] += 1 if change == "entered" else -1
+            elif "moment" in value:
+                self.triggers[(value["moment"], value.get("suppressed", "sent"))] += 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +133,12 @@ class Processor:
 
     def process(self, raw: bytes, source: Source, wall: int) -> list[Output]:
         """One consumed record in, the records it causes out (dead letter included)."""
+        outputs = self._process(raw, source, wall)
+        if outputs:
+            self.stats[source.partition].count(outputs)
+        return outputs
+
+    def _process(self, raw: bytes, source: Source, wall: int) -> list[Output]:
         partition = source.partition
         stats = self.stats.setdefault(partition, PartitionStats())
         stats.consumed += 1
@@ -128,7 +149,7 @@ class Processor:
         clock = max(self.clocks.get(partition, event.ts), event.ts)
         self.clocks[partition] = clock
         now = max(clock, wall) if self.live else clock
-        outputs = self.tick(partition, now)
+        outputs = self._tick(partition, now)
         state = self.store.get(event.customer_id)
         if state is not None and self._is_duplicate(state, event):
             stats.duplicates += 1
@@ -150,6 +171,12 @@ class Processor:
     def tick(self, partition: int, now: int) -> list[Output]:
         """Fire the time-based transitions of ``partition`` that fell due before ``now``:
         customers' due instants and, in their place in time, an RFM refresh."""
+        outputs = self._tick(partition, now)
+        if outputs:
+            self.stats.setdefault(partition, PartitionStats()).count(outputs)
+        return outputs
+
+    def _tick(self, partition: int, now: int) -> list[Output]:
         population = self.population(partition)
         refresh = population.refresh_due(now)
         if refresh is None:
@@ -221,8 +248,11 @@ class Processor:
         clock = self.clocks.get(partition, 0)
         self.populations.pop(partition, None)
         population = self.population(partition)
+        members = self.stats.setdefault(partition, PartitionStats()).members
+        members.clear()
         for key, state in states:
             population.update(key, _rfm_values(state))
+            members.update(state.segments)
             if state.last_seen is not None:
                 clock = max(clock, state.last_seen)
             if state.definitions not in (None, version):

@@ -19,6 +19,7 @@ from segments.gate import Gate, GateConfig
 from segments.processor import Processor, Source
 from segments.records import Output
 from streams import codecs, web
+from streams.metrics import Metrics
 from streams.settings import INTERACTIONS, OUTPUT_TOPICS, Settings
 from streams.tables import TableStore
 from streams.topics import DEAD_LETTER_MAX_BYTES
@@ -70,6 +71,24 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     processor = Processor(Engine(definitions), gate, store, live=settings.clock == "live",
                           dedupe_window_ms=settings.dedupe_window_ms)
     active: set[int] = set()
+    positions: dict[int, int] = {}  # partition -> next offset to process
+
+    def lag() -> dict[int, int]:
+        from faust.types import TP
+
+        behind = {}
+        for partition in sorted(active):
+            try:
+                end = app.consumer.highwater(TP(source.get_topic_name(), partition))
+            except Exception:  # not assigned or not fetched yet: no figure
+                continue
+            if end is not None and end >= 0:
+                behind[partition] = max(0, end - positions.get(partition, end))
+        return behind
+
+    metrics = Metrics(processor, lag)
+    observe = metrics.latency.observe
+    clock = metrics.clock
 
     def emit(records: list[Output]) -> None:
         for record in records:
@@ -83,7 +102,10 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             raw = event.value if isinstance(event.value, bytes) else b""
             origin = Source(message.topic, message.partition, message.offset, message.key,
                             int(message.timestamp * 1000) if message.timestamp else None)
+            started = clock()
             emit(processor.process(raw, origin, wall_ms()))
+            observe(clock() - started)
+            positions[message.partition] = message.offset + 1
 
     @table.on_recover
     async def rebuild_due_index() -> None:
@@ -108,7 +130,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             if now is not None:
                 emit(processor.tick(partition, now))
 
-    web.install(app, processor, store, definitions)
+    web.install(app, processor, store, definitions, metrics)
 
     @app.task
     async def quiet_client_logs() -> None:

@@ -1,4 +1,4 @@
-"""The worker's HTTP views: health, accounting, and (later) profiles and metrics."""
+"""The worker's HTTP views: health, accounting, Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from segments.definitions import Definitions
 from segments.processor import Processor
+from streams.metrics import CONTENT_TYPE, Metrics
 from streams.tables import TableStore
 
 __all__ = ["install"]
@@ -24,7 +25,8 @@ def stats_document(processor: Processor) -> dict[str, Any]:
     }
 
 
-def install(app: Any, processor: Processor, store: TableStore, definitions: Definitions) -> None:
+def install(app: Any, processor: Processor, store: TableStore, definitions: Definitions,
+            metrics: Metrics) -> None:
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         return web.json({"status": "ok", "customers": len(store),
@@ -33,3 +35,7 @@ def install(app: Any, processor: Processor, store: TableStore, definitions: Defi
     @app.page("/stats")
     async def stats(web: Any, request: Any) -> Any:
         return web.json(stats_document(processor))
+
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.render(), content_type=CONTENT_TYPE)

@@ -103,6 +103,11 @@ class Worker:
         with urllib.request.urlopen(url, timeout=5) as response:
             return orjson.loads(response.read())
 
+    def get_text(self, path: str) -> str:
+        url = f"http://127.0.0.1:{self.port}{path}"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]
 

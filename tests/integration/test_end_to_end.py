@@ -54,6 +54,7 @@ def test_purchase_and_cart_flow_through_the_worker(bootstrap: str, prefix: str,
         records = consume(bootstrap, [f"{prefix}segment-changes", f"{prefix}micro-moments"],
                           count=3, timeout=90, settle=2.0)
         stats = worker.get("/stats")
+        metrics = worker.get_text("/metrics")
 
     assert all(key == "c-42" for _, key, _ in records)
     assert_valid_outputs(records)
@@ -81,3 +82,13 @@ def test_purchase_and_cart_flow_through_the_worker(bootstrap: str, prefix: str,
     assert trigger["segments"] == ["big_cart", "first_time_buyer"]
     assert stats["totals"] == {"consumed": 3, "applied": 3, "duplicates": 0,
                                "dead_lettered": 0}
+    # Prometheus: the same accounting, and what came out
+    lines = metrics.splitlines()
+    consumed = [line for line in lines if line.startswith("segstream_events_consumed_total{")]
+    assert sum(float(line.split()[-1]) for line in consumed) == 3
+    assert 'segstream_triggers_total{moment="i_want_to_buy",outcome="sent"} 1.0' in lines
+    assert 'segstream_segment_members{segment="big_cart"} 1.0' in lines
+    assert ('segstream_segment_changes_total{change="entered",segment="first_time_buyer"} 1.0'
+            in lines)
+    assert "segstream_processing_seconds_count 3.0" in lines
+    assert any(line.startswith("segstream_consumer_lag{") for line in lines)
