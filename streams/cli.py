@@ -15,6 +15,7 @@ from segments.timefmt import TimestampError, parse_ts
 from streams.errors import UserError
 from streams.importers import FORMATS
 from streams.lift import add_lift_arguments, run_lift
+from streams.profile import add_profile_arguments, run_profile
 from streams.replay import add_replay_arguments, options_from_args
 from streams.settings import INTERACTIONS, Settings
 from streams.tail import add_tail_arguments, run_tail
@@ -151,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     _connection(tail)
     add_tail_arguments(tail)
 
+    profile = commands.add_parser(
+        "profile", help="one customer's current segments, features and scores",
+        description="Ask a worker for a customer's current state: segments, every "
+        "feature, scores, cart, consent, pending triggers. The request is routed to the "
+        "worker that owns the key.")
+    add_profile_arguments(profile)
+
     simulate = commands.add_parser(
         "simulate", help="write a realistic synthetic interaction log",
         description="Seeded synthetic customers drawn from behavioural personas (loyal "
@@ -275,7 +283,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 _COMMANDS = {"worker": _run_worker, "topics": _run_topics, "replay": _run_replay,
              "simulate": _run_simulate, "import": _run_import, "lift": run_lift,
-             "tail": run_tail}
+             "tail": run_tail, "profile": run_profile}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

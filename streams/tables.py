@@ -41,6 +41,9 @@ class TableStore:
         store._key_partition.pop(key, None)
         self.table.send_changelog(partition, key, None, value_serializer="raw")
 
+    def partition_of(self, key: str) -> int | None:
+        return self._store._key_partition.get(key)  # type: ignore[no-any-return]
+
     def items(self, partition: int) -> Iterator[tuple[str, CustomerState]]:
         owner = self._store._key_partition
         for key, state in list(self._store.data.items()):

@@ -1,11 +1,13 @@
-"""The worker's HTTP views: health, accounting, Prometheus metrics."""
+"""The worker's HTTP views: health, accounting, Prometheus metrics, customer profiles."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from segments.definitions import Definitions
 from segments.processor import Processor
+from segments.timefmt import format_ts
 from streams.metrics import CONTENT_TYPE, Metrics
 from streams.tables import TableStore
 
@@ -25,6 +27,38 @@ def stats_document(processor: Processor) -> dict[str, Any]:
     }
 
 
+def profile_document(processor: Processor, store: TableStore, key: str,
+                     wall: int) -> dict[str, Any] | None:
+    """One customer as marketing automation reads it: segments, features, scores."""
+    state = store.get(key)
+    if state is None:
+        return None
+    partition = store.partition_of(key)
+    now = processor.now(partition, wall) if partition is not None else None
+    now = max(now or 0, state.last_seen or 0)
+    population = processor.populations.get(partition) if partition is not None else None
+    features = processor.engine.features(state, now, population.cuts if population else None)
+    values = {name: features[name] for name in features}
+    values.update({f"profile.{k}": v for k, v in sorted(state.profile.items())})
+    return {
+        "customer_id": key,
+        "as_of": format_ts(now),
+        "segments": list(state.segments),
+        "features": values,
+        "scores": dict(state.scores),
+        "cart": [{"product_id": pid, "quantity": item[0], "price": item[1],
+                  "category": item[2]} for pid, item in state.cart.items()],
+        "consent": {"marketing": state.consent_marketing,
+                    "personalization": state.consent_personalization},
+        "pending_triggers": [{"moment": e[1], "kind": e[2], "due": format_ts(e[0])}
+                             for e in state.moments.get("pending", [])],
+        "next_change_due": None if state.due is None else format_ts(state.due),
+        "first_seen": None if state.first_seen is None else format_ts(state.first_seen),
+        "last_seen": None if state.last_seen is None else format_ts(state.last_seen),
+        "partition": partition,
+    }
+
+
 def install(app: Any, processor: Processor, store: TableStore, definitions: Definitions,
             metrics: Metrics) -> None:
     @app.page("/health")
@@ -39,3 +73,13 @@ def install(app: Any, processor: Processor, store: TableStore, definitions: Defi
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
         return web.bytes(metrics.render(), content_type=CONTENT_TYPE)
+
+    @app.page("/profile/{customer}")
+    @app.table_route(table=store.table, match_info="customer")
+    async def profile(web: Any, request: Any, customer: str) -> Any:
+        # table_route sends the request on to the worker that owns the key
+        document = profile_document(processor, store, customer, time.time_ns() // 1_000_000)
+        if document is None:
+            return web.json({"error": f"no customer {customer!r} on this worker",
+                             "customer_id": customer}, status=404)
+        return web.json(document)

@@ -1,0 +1,55 @@
+"""`segstream profile` answers for a key owned by the worker, through its web API."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import orjson
+
+from tests.kafka_tools import consume, produce, running_worker, segstream_command
+
+T = 1_767_261_600_000  # 2026-01-01T10:00:00Z
+
+
+def test_profile_of_a_customer_and_clear_errors(bootstrap: str, prefix: str,
+                                               tmp_path: Path) -> None:
+    events = [
+        {"event_id": "e1", "customer_id": "c/1 é", "type": "consent_update", "ts": T,
+         "properties": {"marketing": True}},
+        {"event_id": "e2", "customer_id": "c/1 é", "type": "purchase", "ts": T + 1000,
+         "properties": {"order_id": "o1", "revenue": 42.5}},
+        {"event_id": "e3", "customer_id": "c/1 é", "type": "add_to_cart", "ts": T + 2000,
+         "properties": {"product_id": "p-9", "quantity": 2, "price": 10.0,
+                        "category": "shoes"}},
+    ]
+    with running_worker(bootstrap, prefix, tmp_path, "--clock", "event") as worker:
+        produce(bootstrap, f"{prefix}interactions",
+                [(e["customer_id"], orjson.dumps(e)) for e in events])
+        consume(bootstrap, [f"{prefix}segment-changes"], count=1, timeout=60, settle=2.0)
+        url = f"http://127.0.0.1:{worker.port}"
+
+        def profile(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*segstream_command(), "profile", *args, "--worker", url],
+                                  capture_output=True, text=True, timeout=60)
+
+        done = profile("c/1 é", "--format", "json")
+        assert done.returncode == 0, done.stderr
+        doc = orjson.loads(done.stdout)
+        assert doc["customer_id"] == "c/1 é"
+        assert "first_time_buyer" in doc["segments"]
+        assert doc["features"]["purchases_total"] == 1
+        assert doc["features"]["revenue_total"] == 42.5
+        assert doc["features"]["cart_items"] == 2
+        assert doc["consent"] == {"marketing": True, "personalization": None}
+        assert doc["cart"] == [{"product_id": "p-9", "quantity": 2, "price": 10.0,
+                                "category": "shoes"}]
+        assert [p["moment"] for p in doc["pending_triggers"]] == ["cart_abandoned"]
+
+        table = profile("c/1 é", "--format", "table")
+        assert "first_time_buyer" in table.stdout and "purchases_total" in table.stdout
+
+        unknown = profile("nobody")
+        assert unknown.returncode == 2
+        assert unknown.stderr.strip() == ("segstream: error: no customer 'nobody': the worker "
+                                          "holds no state for it (never seen, or erased)")
