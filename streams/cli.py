@@ -91,7 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
                                             parser_class=_Parser)
     create = topics_commands.add_parser("create", help="create missing topics")
     _connection(create)
-    create.add_argument("--partitions", type=int, default=3)
+    create.add_argument("--partitions", type=_positive, default=3)
+    describe = topics_commands.add_parser(
+        "describe", help="partitions, records, bytes, configs and the worker's lag")
+    _connection(describe)
+    describe.add_argument("--format", choices=("table", "json"), default="table")
 
     replay = commands.add_parser(
         "replay", help="replay JSON-lines event logs into Kafka, or offline",
@@ -202,7 +206,18 @@ def _run_worker(args: argparse.Namespace) -> int:
 
 
 def _run_topics(args: argparse.Namespace) -> int:
-    from streams.topics import ensure_topics
+    from streams.topics import describe_topics, ensure_topics, format_topics
+
+    if args.topics_command == "describe":
+        infos = describe_topics(Settings(bootstrap=args.bootstrap,
+                                         topic_prefix=args.topic_prefix))
+        if args.format == "json":
+            import dataclasses
+            import json
+            print(json.dumps([dataclasses.asdict(i) for i in infos], indent=2))
+        else:
+            print(format_topics(infos))
+        return 0
 
     settings = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
                         partitions=args.partitions)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic, OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import TopicPartition
 
 from streams.settings import INTERACTIONS, OUTPUT_TOPICS, Settings
 
-__all__ = ["BrokerUnavailable", "ensure_topics", "partition_count"]
+__all__ = ["BrokerUnavailable", "TopicInfo", "describe_topics", "ensure_topics",
+           "format_topics", "partition_count"]
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +85,72 @@ def ensure_topics(settings: Settings) -> int:
         return partitions
     finally:
         client.close()
+
+
+@dataclass
+class TopicInfo:
+    """One topic as `segstream topics describe` shows it."""
+
+    name: str
+    exists: bool
+    partitions: int = 0
+    records: int = 0  # end offset minus start offset, over partitions
+    bytes: int = 0  # on the brokers' disks
+    configs: dict[str, str] = field(default_factory=dict)  # set on the topic
+    lag: int | None = None  # the worker's consumer group, for interactions
+
+
+def describe_topics(settings: Settings) -> list[TopicInfo]:
+    """The contract's topics and the state changelog: sizes, configs, consumer lag."""
+    client = admin(settings)
+    try:
+        existing = set(client.list_topics())
+        names = [settings.topic(INTERACTIONS), *(settings.topic(n) for n in OUTPUT_TOPICS),
+                 settings.changelog_topic]
+        infos = [TopicInfo(name, name in existing) for name in names]
+        present = [i for i in infos if i.exists]
+        sizes: dict[str, int] = {}
+        for broker in client.describe_log_dirs():
+            for log_dir in broker.get("log_dirs", []):
+                for topic in log_dir.get("topics", []):
+                    sizes[topic["name"]] = sizes.get(topic["name"], 0) + sum(
+                        p.get("partition_size", 0) for p in topic.get("partitions", []))
+        for info in present:
+            count = partition_count(client, info.name) or 0
+            tps = [TopicPartition(info.name, p) for p in range(count)]
+            ends = client.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps})
+            starts = client.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in tps})
+            info.partitions = count
+            info.records = sum(ends[tp].offset - starts[tp].offset for tp in tps)
+            info.bytes = sizes.get(info.name, 0)
+            described = client.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, info.name)])
+            info.configs = {k: str(v.get("value") if isinstance(v, dict) else v)
+                            for k, v in (described.get("topic", {}).get(info.name)
+                                         or {}).items()}
+            if info.name == settings.topic(INTERACTIONS):
+                committed = client.list_group_offsets({settings.app_id: None}).get(
+                    settings.app_id, {})
+                if committed:
+                    info.lag = sum(ends[tp].offset - committed[tp].offset
+                                   for tp in tps if tp in committed)
+        return infos
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"cannot describe topics at {settings.bootstrap}: "
+                                f"{type(exc).__name__}") from exc
+    finally:
+        client.close()
+
+
+def format_topics(infos: list[TopicInfo]) -> str:
+    rows = [("topic", "partitions", "records", "bytes", "lag", "configs")]
+    for i in infos:
+        if not i.exists:
+            rows.append((i.name, "-", "-", "-", "-", "missing (segstream topics create)"))
+            continue
+        configs = " ".join(f"{k}={v}" for k, v in sorted(i.configs.items())) or "-"
+        rows.append((i.name, str(i.partitions), f"{i.records:,}", f"{i.bytes:,}",
+                     "-" if i.lag is None else f"{i.lag:,}", configs))
+    widths = [max(len(r[c]) for r in rows) for c in range(5)]
+    return "\n".join("  ".join(r[c].ljust(widths[c]) if c < 5 else r[c]
+                               for c in range(6)).rstrip() for r in rows)

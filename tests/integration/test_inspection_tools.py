@@ -1,4 +1,4 @@
-"""`segstream profile` answers for a key owned by the worker, through its web API."""
+"""`segstream profile` and `segstream topics describe` against the real broker."""
 
 from __future__ import annotations
 
@@ -53,3 +53,26 @@ def test_profile_of_a_customer_and_clear_errors(bootstrap: str, prefix: str,
         assert unknown.returncode == 2
         assert unknown.stderr.strip() == ("segstream: error: no customer 'nobody': the worker "
                                           "holds no state for it (never seen, or erased)")
+
+
+def test_topics_describe_shows_sizes_configs_and_lag(bootstrap: str, prefix: str,
+                                                     tmp_path: Path) -> None:
+    def describe() -> list[dict[str, object]]:
+        done = subprocess.run([*segstream_command(), "topics", "describe", "--bootstrap",
+                               bootstrap, "--topic-prefix", prefix, "--format", "json"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return list(orjson.loads(done.stdout))
+
+    assert {t["name"]: t["exists"] for t in describe()}[f"{prefix}interactions"] is False
+    event = {"event_id": "e1", "customer_id": "c1", "type": "login", "ts": T}
+    with running_worker(bootstrap, prefix, tmp_path, "--clock", "event"):
+        produce(bootstrap, f"{prefix}interactions", [("c1", orjson.dumps(event))] * 3)
+        consume(bootstrap, [f"{prefix}segstream-customers-changelog"], count=1, timeout=60,
+                settle=3.0)
+    topics = {t["name"]: t for t in describe()}
+    source = topics[f"{prefix}interactions"]
+    assert (source["partitions"], source["records"], source["lag"]) == (3, 3, 0)
+    assert topics[f"{prefix}interactions-dlq"]["configs"] == {"max.message.bytes": "8388608"}
+    assert topics[f"{prefix}segstream-customers-changelog"]["configs"] == {
+        "cleanup.policy": "compact"}
