@@ -1,8 +1,11 @@
-"""``make demo``: a worker on the local broker, a short story of events, the outputs live.
+"""``make demo``: a worker on the local broker, a short story, then a simulated crowd.
 
-Starts ``segstream worker`` as a subprocess with a topic prefix of its own, produces a
-few customers' interactions through Kafka, prints every segment change and trigger as
-the worker emits them, then stops the worker. Nothing is left running.
+Starts ``segstream worker`` as a subprocess with a topic prefix of its own. Act one
+produces a few customers' interactions and prints every segment change, trigger,
+withheld trigger and dead letter as the worker emits them. Act two does what a user
+does: ``segstream simulate`` writes the last two hours of 5,000 synthetic customers,
+``segstream replay`` produces them, ``segstream tail`` shows the triggers live, and
+the worker's ``/metrics`` sums them up. Then the worker stops; nothing is left running.
 """
 
 from __future__ import annotations
@@ -119,11 +122,45 @@ def main() -> int:
         stats = orjson.loads(urllib.request.urlopen(
             f"http://127.0.0.1:{port}/stats", timeout=5).read())
         print(f"\nworker accounting: {stats['totals']}")
-        return 0 if seen else 1
+        if not seen:
+            return 1
+        return crowd(prefix, port, workdir)
     finally:
         worker.terminate()
         worker.wait(30)
         print("worker stopped")
+
+
+def crowd(prefix: str, port: int, workdir: Path) -> int:
+    """Act two: the command-line tools on a simulated crowd."""
+    segstream = str(Path(sys.executable).with_name("segstream"))
+    connection = ["--bootstrap", BOOTSTRAP, "--topic-prefix", prefix]
+    log = workdir / "crowd.jsonl"
+    start = format_ts(time.time_ns() // 1_000_000 - 120 * MINUTE_MS)
+    steps = [
+        [segstream, "simulate", "--customers", "5000", "--days", "0.0834", "--seed", "7",
+         "--start", start, "--out", str(log)],
+        [segstream, "replay", str(log), "--no-progress", *connection],
+    ]
+    print("\n--- act two: 5,000 simulated customers, the last two hours ---")
+    for step in steps:
+        print("$ segstream " + " ".join(step[1:]).replace(str(workdir), "<tmp>"))
+        subprocess.run(step, check=True)
+    tail = [segstream, "tail", "micro-moments", "--from-beginning", "--format", "table",
+            "--count", "12", "--idle", "20", *connection]
+    print("$ segstream " + " ".join(tail[1:]))
+    subprocess.run(tail, check=True)
+    time.sleep(2)
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    outcomes: dict[str, float] = {}
+    for line in metrics.decode().splitlines():
+        if line.startswith("segstream_triggers_total{"):
+            outcome = line.split('outcome="')[1].split('"')[0]
+            outcomes[outcome] = outcomes.get(outcome, 0) + float(line.split()[-1])
+    summary = ", ".join(f"{name} {int(n):,}" for name, n in
+                        sorted(outcomes.items(), key=lambda kv: -kv[1]))
+    print(f"\ntriggers by outcome (GET /metrics): {summary}")
+    return 0
 
 
 if __name__ == "__main__":
