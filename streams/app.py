@@ -45,7 +45,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         web_bind=settings.web_host,
         web_port=settings.web_port,
         topic_partitions=partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.replication_factor,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger_ms=1,

@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="port of the worker's HTTP API (/health, /stats)")
     worker.add_argument("--partitions", type=int, default=int(_env("PARTITIONS", 3)),
                         help="partitions of the topics it creates (default 3)")
+    worker.add_argument("--replication-factor", type=_positive,
+                        default=int(_env("REPLICATION_FACTOR", 1)),
+                        help="replicas of the topics it creates (default 1; use 3 on a "
+                        "real cluster)")
     worker.add_argument("--clock", choices=("live", "event"), default=_env("CLOCK", "live"),
                         help="live: event time or wall clock, whichever is later; "
                         "event: event time only (deterministic replays)")
@@ -92,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     create = topics_commands.add_parser("create", help="create missing topics")
     _connection(create)
     create.add_argument("--partitions", type=_positive, default=3)
+    create.add_argument("--replication-factor", type=_positive,
+                        default=int(_env("REPLICATION_FACTOR", 1)),
+                        help="replicas of each topic (default 1; use 3 on a real cluster)")
     describe = topics_commands.add_parser(
         "describe", help="partitions, records, bytes, configs and the worker's lag")
     _connection(describe)
@@ -195,6 +202,7 @@ def _run_worker(args: argparse.Namespace) -> int:
     settings = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
                         data_dir=args.data_dir, web_host=args.web_host, web_port=args.web_port,
                         partitions=args.partitions, clock=args.clock,
+                        replication_factor=args.replication_factor,
                         definitions=args.definitions, max_event_bytes=args.max_event_bytes,
                         loglevel=args.loglevel)
     definitions = _load_definitions(args.definitions)
@@ -220,7 +228,8 @@ def _run_topics(args: argparse.Namespace) -> int:
         return 0
 
     settings = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
-                        partitions=args.partitions)
+                        partitions=args.partitions,
+                        replication_factor=args.replication_factor)
     partitions = ensure_topics(settings)
     print(f"topics ready with {partitions} partitions (prefix {settings.topic_prefix!r})")
     return 0

@@ -21,6 +21,7 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     partitions: int = 3
+    replication_factor: int = 1
     clock: Literal["live", "event"] = "live"
     definitions: Path | None = None
     max_event_bytes: int = 64 * 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from kafka import KafkaAdminClient
@@ -10,6 +11,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic, OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import TopicPartition
 
+from streams.errors import UserError
 from streams.settings import INTERACTIONS, OUTPUT_TOPICS, Settings
 
 __all__ = ["BrokerUnavailable", "TopicInfo", "describe_topics", "ensure_topics",
@@ -65,10 +67,11 @@ def ensure_topics(settings: Settings) -> int:
         partitions = settings.partitions
         if source in existing:
             partitions = partition_count(client, source) or partitions
-        wanted = [NewTopic(source, partitions, 1)]
-        wanted += [NewTopic(settings.topic(name), partitions, 1,
+        replicas = settings.replication_factor
+        wanted = [NewTopic(source, partitions, replicas)]
+        wanted += [NewTopic(settings.topic(name), partitions, replicas,
                             topic_configs=_configs(name)) for name in OUTPUT_TOPICS]
-        wanted.append(NewTopic(settings.changelog_topic, partitions, 1,
+        wanted.append(NewTopic(settings.changelog_topic, partitions, replicas,
                                topic_configs={"cleanup.policy": "compact"}))
         missing = [t for t in wanted if t.name not in existing]
         for topic in missing:
@@ -77,6 +80,11 @@ def ensure_topics(settings: Settings) -> int:
                 log.info("created topic %s (%d partitions)", topic.name, partitions)
             except TopicAlreadyExistsError:
                 pass
+            except KafkaError as exc:  # e.g. more replicas than brokers
+                match = re.search(r"error_message='([^']*)'", str(exc))
+                reason = match.group(1) if match else type(exc).__name__
+                raise UserError(f"cannot create topic {topic.name} at {settings.bootstrap}: "
+                                f"{reason}") from exc
         changelog = partition_count(client, settings.changelog_topic)
         if changelog is not None and changelog != partitions:
             raise SystemExit(

@@ -76,3 +76,13 @@ def test_topics_describe_shows_sizes_configs_and_lag(bootstrap: str, prefix: str
     assert topics[f"{prefix}interactions-dlq"]["configs"] == {"max.message.bytes": "8388608"}
     assert topics[f"{prefix}segstream-customers-changelog"]["configs"] == {
         "cleanup.policy": "compact"}
+
+
+def test_more_replicas_than_brokers_is_one_clear_line(bootstrap: str, prefix: str) -> None:
+    done = subprocess.run([*segstream_command(), "topics", "create", "--bootstrap", bootstrap,
+                           "--topic-prefix", prefix, "--replication-factor", "3"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"segstream: error: cannot create topic {prefix}interactions")
+    assert "replication factor of 3 cannot be reached" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
