@@ -171,17 +171,31 @@ def build_parser() -> argparse.ArgumentParser:
     add_profile_arguments(profile)
 
     simulate = commands.add_parser(
-        "simulate", help="write a realistic synthetic interaction log",
+        "simulate", help="a realistic synthetic interaction log, to a file or Kafka",
         description="Seeded synthetic customers drawn from behavioural personas (loyal "
         "regular, bargain hunter, window shopper, lapsing customer, mobile-first, "
         "researcher), as JSON lines in time order. The same seed gives the same bytes.")
     simulate.add_argument("--customers", type=_positive, default=1000)
     simulate.add_argument("--days", type=float, default=30.0, help="span (default 30)")
     simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--start", type=_timestamp, default="2026-01-05T00:00:00Z",
-                          help="first instant (RFC 3339 or epoch ms; default 2026-01-05)")
+    simulate.add_argument("--start", type=_start, default="2026-01-05T00:00:00Z",
+                          help="first instant: RFC 3339, epoch ms, or 'now' (default "
+                          "2026-01-05)")
     simulate.add_argument("--out", type=Path, help="write here (default: stdout)")
+    simulate.add_argument("--kafka", action="store_true",
+                          help="produce into the interactions topic instead of writing")
+    simulate.add_argument("--rate", type=float, default=None, metavar="EVENTS_PER_S",
+                          help="with --kafka: at most this many events per second "
+                          "(default: as fast as possible)")
+    _connection(simulate)
     return parser
+
+
+def _start(text: str) -> int:
+    if text == "now":
+        import time
+        return time.time_ns() // 1_000_000
+    return _timestamp(text)
 
 
 def _load_definitions(path: Path | None) -> Definitions:
@@ -287,21 +301,41 @@ def _run_import(args: argparse.Namespace) -> int:
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
+    import tempfile
+
     import orjson
 
     from streams.simulate import simulate
 
     if args.days <= 0:
         raise UserError("segstream simulate: --days must be positive")
+    if args.rate is not None and (args.rate <= 0 or not args.kafka):
+        raise UserError("segstream simulate: --rate must be positive and needs --kafka")
+    if args.kafka and args.out is not None:
+        raise UserError("segstream simulate: --out and --kafka exclude each other")
     events = simulate(customers=args.customers, days=args.days, seed=args.seed,
                       start=args.start)
-    out = sys.stdout.buffer if args.out is None else args.out.open("wb")
-    try:
-        for event in events:
-            out.write(orjson.dumps(event) + b"\n")
-    finally:
-        if args.out is not None:
-            out.close()
+    if not args.kafka:
+        out = sys.stdout.buffer if args.out is None else args.out.open("wb")
+        try:
+            for event in events:
+                out.write(orjson.dumps(event) + b"\n")
+        finally:
+            if args.out is not None:
+                out.close()
+        return 0
+    from streams.replay import ReplayOptions, replay_to_kafka
+
+    with tempfile.TemporaryDirectory(prefix="segstream-simulate-") as tmp:
+        log = Path(tmp) / "simulated.jsonl"
+        with log.open("wb") as out:
+            for event in events:
+                out.write(orjson.dumps(event) + b"\n")
+        topic = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix).topic(
+            INTERACTIONS)
+        summary = replay_to_kafka([log], args.bootstrap, topic,
+                                  ReplayOptions(rate=args.rate, progress=sys.stderr.isatty()))
+    print(summary.summary(), file=sys.stderr)
     return 0
 
 

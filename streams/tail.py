@@ -90,12 +90,13 @@ def _consumer(bootstrap: str, topic: str, from_beginning: bool) -> Any:
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
-    from streams.topics import BrokerUnavailable
+    from streams.topics import CONNECT_TIMEOUT_MS, BrokerUnavailable
 
     try:
         consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                  enable_auto_commit=False, fetch_max_wait_ms=100,
-                                 request_timeout_ms=15_000, client_id="segstream-tail")
+                                 request_timeout_ms=15_000, client_id="segstream-tail",
+                                 bootstrap_timeout_ms=CONNECT_TIMEOUT_MS)
         partitions = consumer.partitions_for_topic(topic)
     except KafkaError as exc:
         raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap}: "

@@ -20,6 +20,9 @@ __all__ = ["BrokerUnavailable", "TopicInfo", "describe_topics", "ensure_topics",
 log = logging.getLogger(__name__)
 
 
+CONNECT_TIMEOUT_MS = 10_000  # an unreachable broker is reported after this long
+
+
 class BrokerUnavailable(RuntimeError):
     """The broker could not be reached: a user error, reported in one line."""
 
@@ -28,7 +31,8 @@ def admin(settings: Settings, timeout_ms: int = 10_000) -> KafkaAdminClient:
     try:
         return KafkaAdminClient(bootstrap_servers=settings.bootstrap,
                                 client_id=f"{settings.app_id}-admin",
-                                request_timeout_ms=timeout_ms)
+                                request_timeout_ms=timeout_ms,
+                                bootstrap_timeout_ms=CONNECT_TIMEOUT_MS)
     except KafkaError as exc:
         raise BrokerUnavailable(
             f"cannot reach Kafka at {settings.bootstrap}: {type(exc).__name__}") from exc

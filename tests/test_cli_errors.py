@@ -1,0 +1,75 @@
+"""Every command meets a user error with one line on stderr and exit code 2, never a
+traceback: missing files, bad formats, bad flags, an unreachable broker or worker."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.kafka_tools import segstream_command
+
+NOWHERE = "127.0.0.1:1"  # nothing listens there
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    log = root / "events.jsonl"
+    log.write_text('{"event_id":"e1","customer_id":"c1","type":"login","ts":1767225600000}\n')
+    bad_toml = root / "bad.toml"
+    bad_toml.write_text('[segments.x]\nwhen = "purchases_totl > 1"\n')
+    csv = root / "not.parquet"
+    csv.write_text("a,b\n1,2\n")
+    return {"log": log, "bad_toml": bad_toml, "csv": csv, "missing": root / "missing.jsonl"}
+
+
+CASES = [
+    ("replay missing file", ["replay", "{missing}", "--bootstrap", NOWHERE], "no such file"),
+    ("replay offline missing file", ["replay", "--offline", "{missing}"], "no such file"),
+    ("replay unreachable broker", ["replay", "{log}", "--bootstrap", NOWHERE],
+     "cannot reach Kafka at 127.0.0.1:1"),
+    ("replay bad speed", ["replay", "{log}", "--speed", "fast"], "--speed"),
+    ("replay offline with a broker flag", ["replay", "--offline", "{log}", "--rate", "5"],
+     "applies only to a replay into Kafka"),
+    ("replay bad definitions", ["replay", "--offline", "{log}", "--definitions",
+                                "{bad_toml}"], "unknown feature 'purchases_totl'"),
+    ("import unknown format", ["import", "nope", "{log}"], "invalid choice: 'nope'"),
+    ("import missing file", ["import", "online-retail", "{missing}"], "no such file"),
+    ("import wrong format", ["import", "online-retail", "{csv}"], "not a Parquet file"),
+    ("simulate bad days", ["simulate", "--days", "0"], "--days must be positive"),
+    ("simulate bad customers", ["simulate", "--customers", "many"], "--customers"),
+    ("lift missing file", ["lift", "--outputs", "{missing}", "--events", "{log}"],
+     "no such file"),
+    ("lift bad window", ["lift", "--outputs", "{log}", "--events", "{log}", "--window",
+                         "soon"], "--window"),
+    ("tail unknown topic", ["tail", "orders"], "unknown topic 'orders'"),
+    ("tail unreachable broker", ["tail", "micro-moments", "--bootstrap", NOWHERE],
+     "cannot reach Kafka at 127.0.0.1:1"),
+    ("profile unreachable worker", ["profile", "c1", "--worker", "http://127.0.0.1:1"],
+     "cannot reach the worker at http://127.0.0.1:1"),
+    ("topics create unreachable broker", ["topics", "create", "--bootstrap", NOWHERE],
+     "cannot reach Kafka at 127.0.0.1:1"),
+    ("topics describe unreachable broker", ["topics", "describe", "--bootstrap", NOWHERE],
+     "cannot reach Kafka at 127.0.0.1:1"),
+    ("worker bad definitions", ["worker", "--definitions", "{bad_toml}", "--bootstrap",
+                                NOWHERE], "bad.toml:2: [segments.x] when: unknown feature"),
+    ("worker missing definitions", ["worker", "--definitions", "{missing}"],
+     "no such definitions file"),
+    ("unknown command", ["frobnicate"], "invalid choice: 'frobnicate'"),
+]
+
+
+@pytest.mark.parametrize(("name", "argv", "message"), CASES, ids=[c[0] for c in CASES])
+def test_user_error_is_one_line_and_exit_2(name: str, argv: list[str], message: str,
+                                           files: dict[str, Path]) -> None:
+    args = [a.format(**{k: str(v) for k, v in files.items()}) for a in argv]
+    done = subprocess.run([*segstream_command(), *args], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("segstream: error: "), lines[0]
+    assert message in lines[0], lines[0]
+    assert "Traceback" not in done.stderr
