@@ -58,7 +58,8 @@ def test_online_retail_gives_the_same_records_at_two_speeds_and_offline(
         with running_worker(bootstrap, run_prefix, tmp_path / run, "--definitions",
                             str(definitions_path), "--clock", "event", "--partitions", "3"):
             replay(bootstrap, run_prefix, subset, *flags)
-            topics = [f"{run_prefix}segment-changes", f"{run_prefix}micro-moments"]
+            topics = [f"{run_prefix}{name}" for name in
+                      ("segment-changes", "micro-moments", "micro-moments-suppressed")]
             records = consume(bootstrap, topics, count=len(offline), timeout=300, settle=3.0)
         got = by_customer([(key, orjson.loads(raw)) for _, key, raw in records])
         assert got == expected, f"{run}: the worker differs from the offline replay"

@@ -47,12 +47,20 @@ def comparable(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def topic_of(value: dict[str, Any]) -> str:
+    """The output topic a record goes to (triggers and withheld ones share a schema)."""
+    if "suppressed" in value:
+        return "micro-moments-suppressed"
+    return {"segment-change": "segment-changes", "micro-moment": "micro-moments",
+            "dead-letter": "interactions-dlq"}[value["schema"].split("/")[0]]
+
+
 def by_customer(values: list[tuple[str | None, dict[str, Any]]]
                 ) -> dict[tuple[str, str], list[bytes]]:
     """Records per (customer, topic): order is defined within a topic's partition only."""
     grouped: dict[tuple[str, str], list[bytes]] = defaultdict(list)
     for key, value in values:
-        grouped[(key or "", value["schema"])].append(
+        grouped[(key or "", topic_of(value))].append(
             orjson.dumps(comparable(value), option=orjson.OPT_SORT_KEYS))
     return dict(grouped)
 
@@ -76,8 +84,8 @@ def test_worker_output_equals_offline_replay(bootstrap: str, prefix: str,
     assert any(v.get("segment") == "at_risk" and "rfm_segment" in v["reason"]
                for v in offline)  # RFM from the population
 
-    topics = [f"{prefix}{name}" for name in
-              ("segment-changes", "micro-moments", "interactions-dlq")]
+    topics = [f"{prefix}{name}" for name in ("segment-changes", "micro-moments",
+                                             "micro-moments-suppressed", "interactions-dlq")]
     with running_worker(bootstrap, prefix, tmp_path, "--definitions", str(definitions_path),
                         "--clock", "event", "--partitions", "3") as worker:
         produce(bootstrap, f"{prefix}interactions", lines)
