@@ -1,4 +1,4 @@
-"""`segstream tail` against the real broker: replay -> worker -> tail sees the records."""
+"""`segstream replay` -> worker -> `segstream tail`, through the real broker."""
 
 from __future__ import annotations
 
@@ -44,9 +44,14 @@ def test_tail_reads_filters_and_follows(bootstrap: str, prefix: str, tmp_path: P
              event(3, "bob", "search", query="hats"),
              event(4, "cat", "search", query="no consent"),
              event(5, "ann", "purchase", order_id="o1", revenue=10.0)]
+    log = tmp_path / "story.jsonl"
+    log.write_bytes(b"".join(line + b"\n" for _, line in story))
     with running_worker(bootstrap, prefix, tmp_path, "--definitions", str(definitions),
                         "--clock", "event"):
-        produce(bootstrap, f"{prefix}interactions", story)
+        replayed = subprocess.run([*segstream_command(), "replay", str(log), "--bootstrap",
+                                   bootstrap, "--topic-prefix", prefix, "--no-progress"],
+                                  capture_output=True, text=True, timeout=60)
+        assert replayed.returncode == 0, replayed.stderr
         done = tail(bootstrap, prefix, "micro-moments", "--from-beginning", "--count", "2",
                     "--format", "json", "--idle", "30")
         assert done.returncode == 0, done.stderr
