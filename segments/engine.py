@@ -26,13 +26,12 @@ True
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from segments.definitions import Definitions, MomentDef
 from segments.events import Interaction
 from segments.features import Features
-from segments.moments import Candidate, Policies, zone
+from segments.moments import Candidate, Policies
 from segments.records import (
     MICRO_MOMENTS,
     MICRO_MOMENTS_SUPPRESSED,
@@ -45,6 +44,7 @@ from segments.records import (
 from segments.rfm import RfmCuts
 from segments.schedule import Schedule, time_dependent_segments
 from segments.state import CustomerState, apply
+from segments.timefmt import local_time
 
 __all__ = ["Engine"]
 
@@ -278,7 +278,7 @@ class Engine:
 
     def _trigger_context(self, state: CustomerState, at: int) -> dict[str, Any]:
         ctx = state.context
-        local = datetime.fromtimestamp(at / 1000, zone(ctx.get("tz"), self.default_tz))
+        local = local_time(at, ctx.get("tz"), self.default_tz)
         return {
             "device": ctx.get("device"),
             "channel": ctx.get("channel"),

@@ -22,12 +22,11 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from segments import buckets
 from segments.rfm import RfmCuts, rfm_segment
 from segments.state import CustomerState
-from segments.timefmt import DAY_MS, MINUTE_MS
+from segments.timefmt import DAY_MS, MINUTE_MS, local_time, zone
 
 __all__ = ["FEATURES", "Features"]
 
@@ -85,16 +84,7 @@ class Features(Mapping[str, Any]):
         return None if instant is None else (self.now - instant) / DAY_MS
 
     def local(self) -> datetime:
-        tz = self.state.context.get("tz") or self.default_tz
-        return datetime.fromtimestamp(self.now / 1000, _zone(tz) or _zone(self.default_tz))
-
-
-@lru_cache(maxsize=512)
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+        return local_time(self.now, self.state.context.get("tz"), self.default_tz)
 
 
 def _count(window_days: int) -> Callable[[Features], int]:
@@ -166,7 +156,7 @@ def _is_holiday_day(day_number: int) -> bool:
         month == 5 and dom <= 14)
 
 
-_UTC = ZoneInfo("UTC")
+_UTC = zone("UTC")
 
 
 def _session(key: str) -> Callable[[Features], int]:

@@ -38,13 +38,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from segments.definitions import Definitions, MomentDef
 from segments.records import Cause
 from segments.state import CustomerState
+from segments.timefmt import local_time
 
 __all__ = ["Candidate", "Policies", "holdout_bucket", "hour_ms", "quiet_until"]
 
@@ -71,17 +70,6 @@ def hour_ms(hours: int) -> int:
     return hours * 3_600_000
 
 
-@lru_cache(maxsize=512)
-def zone(name: str | None, fallback: str) -> ZoneInfo:
-    for candidate in (name, fallback, "UTC"):
-        if candidate:
-            try:
-                return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo("UTC")
-
-
 def _minutes(hhmm: str) -> int:
     hours, minutes = hhmm.split(":")
     return int(hours) * 60 + int(minutes)
@@ -94,7 +82,7 @@ def quiet_until(at: int, quiet: tuple[str, ...], tz: str | None,
     start, end = _minutes(quiet[0]), _minutes(quiet[1])
     if start == end:
         return None
-    local = datetime.fromtimestamp(at / 1000, zone(tz, default_tz))
+    local = local_time(at, tz, default_tz)
     now = local.hour * 60 + local.minute
     inside = start <= now < end if start < end else (now >= start or now < end)
     if not inside:
@@ -123,9 +111,9 @@ class Policies:
         if last is not None and abs(at - last) < moment.cooldown_ms:
             return "cooldown", None
         tz = state.context.get("tz")
-        day = datetime.fromtimestamp(at / 1000, zone(tz, policies.default_tz)).date()
+        day = self._local_day(state, at)
         counts = memory.get("day")
-        if counts is not None and counts[0] == day.isoformat():
+        if counts is not None and counts[0] == day:
             if counts[1] >= policies.frequency_cap_per_day:
                 return "frequency_cap", None
             if moment.frequency_cap is not None and \
@@ -148,15 +136,19 @@ class Policies:
             return holdout_bucket(customer_id, moment.name) < moment.holdout
         return holdout_bucket(customer_id) < self.policies.holdout
 
+    def _local_day(self, state: CustomerState, at: int) -> str:
+        """The customer's calendar day at ``at``: what frequency caps count."""
+        tz = state.context.get("tz")
+        return local_time(at, tz, self.policies.default_tz).date().isoformat()
+
     def record_sent(self, state: CustomerState, moment: MomentDef, at: int) -> None:
         """Remember a trigger that reached the customer, or would have (holdout)."""
         memory = state.moments
         memory.setdefault("last", {})[moment.name] = at
         memory["sent"] = at
-        tz = state.context.get("tz")
-        day = datetime.fromtimestamp(at / 1000, zone(tz, self.policies.default_tz)).date()
+        day = self._local_day(state, at)
         counts = memory.get("day")
-        if counts is None or counts[0] != day.isoformat():
-            counts = memory["day"] = [day.isoformat(), 0, {}]
+        if counts is None or counts[0] != day:
+            counts = memory["day"] = [day, 0, {}]
         counts[1] += 1
         counts[2][moment.name] = counts[2].get(moment.name, 0) + 1

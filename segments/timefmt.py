@@ -16,8 +16,11 @@ compare, exact, and identical on every machine. Text appears only at the edges.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["DAY_MS", "HOUR_MS", "MINUTE_MS", "TimestampError", "format_ts", "parse_ts"]
+__all__ = ["DAY_MS", "HOUR_MS", "MINUTE_MS", "TimestampError", "format_ts", "local_time",
+           "parse_ts", "zone"]
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -59,3 +62,24 @@ def format_ts(ms: int) -> str:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@lru_cache(maxsize=512)
+def zone(name: str | None, fallback: str = "UTC") -> ZoneInfo:
+    """The time zone ``name``, else ``fallback``, else UTC: an unknown name is no error."""
+    for candidate in (name, fallback, "UTC"):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
+
+
+def local_time(ms: int, tz: str | None, fallback: str = "UTC") -> datetime:
+    """Wall-clock time of instant ``ms`` in ``tz`` (else ``fallback``).
+
+    >>> local_time(1795342500250, "Europe/Berlin").strftime("%H:%M")
+    '11:15'
+    """
+    return datetime.fromtimestamp(ms / 1000, zone(tz, fallback))
