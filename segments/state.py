@@ -75,6 +75,9 @@ class CustomerState:
     revenue_total: float = 0.0
     first_purchase: int | None = None
     last_purchase: int | None = None
+    # buy-till-you-die summary: distinct UTC purchase days, and what the first one spent
+    purchase_days: int = 0
+    first_day_revenue: float = 0.0
     # engagement: counter name -> [[hour, count], ...]
     counters: dict[str, list[list[int]]] = field(default_factory=dict)
     session_last: int | None = None
@@ -92,6 +95,8 @@ class CustomerState:
     consent_personalization: bool | None = None
     profile: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, Any] = field(default_factory=dict)
+    # model memory: open predictions awaiting their label (see segments.models)
+    models: dict[str, Any] = field(default_factory=dict)
     # evaluation memory
     segments: list[str] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)  # event hash -> ts (dedupe)
@@ -206,6 +211,7 @@ def _purchase(state: CustomerState, event: Interaction) -> None:
     insort(state.orders, [event.ts, revenue, event_hash(str(props["order_id"])), discounted])
     state.purchases_total += 1
     state.revenue_total = round(state.revenue_total + revenue, 2)
+    _purchase_day(state, event.ts, revenue)
     if state.first_purchase is None or event.ts < state.first_purchase:
         state.first_purchase = event.ts
     if state.last_purchase is None or event.ts > state.last_purchase:
@@ -213,6 +219,23 @@ def _purchase(state: CustomerState, event: Interaction) -> None:
     if state.cart_updated is None or event.ts >= state.cart_updated:
         state.cart.clear()
         state.cart_updated = event.ts
+
+
+def _purchase_day(state: CustomerState, ts: int, revenue: float) -> None:
+    """Count distinct purchase days as BG/NBD does (all orders of a UTC day are one).
+
+    Days are counted in arrival order: an order later than the last purchase on a new
+    day is a new day; one on the first day adds to the first day's spend. A late
+    order on an earlier, unseen day is not counted as a day (documented limit)."""
+    day = ts // DAY_MS
+    if state.first_purchase is None:
+        state.purchase_days = 1
+        state.first_day_revenue = round(revenue, 2)
+        return
+    if day == state.first_purchase // DAY_MS:
+        state.first_day_revenue = round(state.first_day_revenue + revenue, 2)
+    elif state.last_purchase is not None and day > state.last_purchase // DAY_MS:
+        state.purchase_days += 1
 
 
 def _refund(state: CustomerState, event: Interaction) -> None:

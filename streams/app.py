@@ -6,12 +6,14 @@ are committed in order; the core :class:`~segments.processor.Processor` does the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
 
 import faust
 import orjson
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from segments.definitions import Definitions
 from segments.engine import Engine
@@ -27,6 +29,25 @@ from streams.topics import DEAD_LETTER_MAX_BYTES
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
+
+
+# Faust asks the broker to hold a fetch up to 1.5 s. When every interactions partition
+# still has buffered records, the next fetch names only idle partitions (the assignor's
+# leader topic) and the broker holds it that long, during which no fresh fetch can go
+# out: a 1.5 s stall that the backlog then keeps repeating. A short hold bounds that.
+FETCH_MAX_WAIT_MS = 50
+
+
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the fetcher starts
+        return consumer
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
 def wall_ms() -> int:
@@ -48,11 +69,12 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         topic_replication_factor=settings.replication_factor,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger_ms=1,
+        producer_linger=settings.linger_ms / 1000,
         producer_max_request_size=DEAD_LETTER_MAX_BYTES,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
     )
+    app.transport.Consumer = _Consumer
     source = app.topic(settings.topic(INTERACTIONS), key_serializer="raw",
                        value_serializer="raw", partitions=partitions)
     outputs = {name: app.topic(settings.topic(name), key_serializer="raw",
@@ -90,10 +112,30 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     observe = metrics.latency.observe
     clock = metrics.clock
 
-    def emit(records: list[Output]) -> None:
+    output_names = {name: topic.get_topic_name() for name, topic in outputs.items()}
+    changelog_name = table.changelog_topic.get_topic_name()
+
+    def delivered(future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is None:
+            return
+        # an output or changelog record was lost: stop before its offset is committed
+        log.error("a record could not be produced: %r", future.exception())
+        app.add_future(app.crash(future.exception()))
+
+    async def emit(records: list[Output]) -> None:
+        """Produce the changelog writes, then the outputs, straight to the producer.
+
+        Faust's ``send_soon`` goes through a buffer task and several wrappers per
+        record, a fifth of the worker's time; the producer's own batching is enough.
+        A commit flushes the producer first, so no offset passes an unsent record."""
+        send = app.producer.send
+        for partition, key, value in store.drain():
+            (await send(changelog_name, key, value, partition, None, None)
+             ).add_done_callback(delivered)
         for record in records:
             key = None if record.key is None else record.key.encode()
-            outputs[record.topic].send_soon(key=key, value=orjson.dumps(record.value))
+            (await send(output_names[record.topic], key, orjson.dumps(record.value), None,
+                        None, None)).add_done_callback(delivered)
 
     @app.agent(source, isolated_partitions=True, name=f"{settings.app_id}.process")
     async def process(stream: Any) -> None:
@@ -103,8 +145,9 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             origin = Source(message.topic, message.partition, message.offset, message.key,
                             int(message.timestamp * 1000) if message.timestamp else None)
             started = clock()
-            emit(processor.process(raw, origin, wall_ms()))
+            emitted = processor.process(raw, origin, wall_ms())
             observe(clock() - started)
+            await emit(emitted)
             positions[message.partition] = message.offset + 1
 
     @table.on_recover
@@ -128,7 +171,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         for partition in sorted(active):
             now = processor.now(partition, wall)
             if now is not None:
-                emit(processor.tick(partition, now))
+                await emit(processor.tick(partition, now))
 
     web.install(app, processor, store, definitions, metrics)
 

@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "event: event time only (deterministic replays)")
     worker.add_argument("--max-event-bytes", type=int, default=64 * 1024,
                         help="larger records go to the dead-letter topic (default 65536)")
+    worker.add_argument("--linger-ms", type=int, default=int(_env("LINGER_MS", 1)),
+                        help="how long the producer waits to batch output and changelog "
+                        "records (SEGSTREAM_LINGER_MS, default 1): more batches fewer, "
+                        "larger requests at the cost of that much latency")
     worker.add_argument("--loglevel", default=_env("LOGLEVEL", "warning"))
 
     topics = commands.add_parser("topics", help="create the contract's topics")
@@ -218,7 +222,7 @@ def _run_worker(args: argparse.Namespace) -> int:
                         partitions=args.partitions, clock=args.clock,
                         replication_factor=args.replication_factor,
                         definitions=args.definitions, max_event_bytes=args.max_event_bytes,
-                        loglevel=args.loglevel)
+                        linger_ms=args.linger_ms, loglevel=args.loglevel)
     definitions = _load_definitions(args.definitions)
     partitions = ensure_topics(settings)
     app = create_app(settings, definitions, partitions)

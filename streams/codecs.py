@@ -9,7 +9,12 @@ from faust.serializers import codecs
 
 from segments.state import CustomerState
 
-__all__ = ["register"]
+__all__ = ["encode_state", "register"]
+
+
+def encode_state(state: CustomerState) -> bytes:
+    """The changelog value of a customer's state (what :class:`StateCodec` decodes)."""
+    return orjson.dumps(state.to_dict())
 
 
 class OrjsonCodec(codecs.Codec):
@@ -34,7 +39,7 @@ class StateCodec(codecs.Codec):
     """A :class:`CustomerState` as one compact JSON document in the changelog."""
 
     def _dumps(self, obj: Any) -> bytes:
-        return orjson.dumps(obj.to_dict())
+        return encode_state(obj)
 
     def _loads(self, s: bytes) -> Any:
         return CustomerState.from_dict(orjson.loads(s))

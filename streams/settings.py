@@ -28,6 +28,7 @@ class Settings:
     max_future_ms: int = 24 * 3_600_000
     dedupe_window_ms: int = 24 * 3_600_000
     tick_seconds: float = 0.2
+    linger_ms: int = 1
     loglevel: str = "warning"
 
     @property
