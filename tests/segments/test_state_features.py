@@ -149,3 +149,18 @@ def test_windows_equal_brute_force_over_the_full_history(
         assert f[f"purchases_{days}d"] == len(inside)
         assert abs(f[f"revenue_{days}d"] - sum(e.properties["revenue"] for e in inside)) < 0.05
     assert f["purchases_total"] == len(events)
+
+
+def test_purchase_days_count_days_as_bg_nbd_does() -> None:
+    """All orders of one UTC day are one purchase; the first day's spend is kept apart
+    so the repeat purchases' mean spend (Gamma-Gamma's input) excludes it."""
+    s = CustomerState("c")
+    day = 20_000 * DAY_MS  # a UTC midnight
+    for i, (ts, revenue) in enumerate([(day + HOUR_MS, 10.0), (day + 20 * HOUR_MS, 5.0),
+                                       (day + 3 * DAY_MS, 7.0), (day + 3 * DAY_MS + 1, 1.0),
+                                       (day + 9 * DAY_MS, 4.0)]):
+        apply(s, Interaction(f"e{i}", "c", "purchase", ts,
+                             {"order_id": f"o{i}", "revenue": revenue}))
+    assert s.purchase_days == 3  # day 0, day 3, day 9
+    assert s.first_day_revenue == 15.0
+    assert s.revenue_total - s.first_day_revenue == 12.0  # spend of the 2 repeat days
