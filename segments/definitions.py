@@ -31,7 +31,7 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,15 @@ class Policies:
     consent: str = "explicit"  # or "unless_withdrawn"
     rfm_refresh_ms: int = 86_400_000
     rfm_min_buyers: int = 50
+    # online models (segments.models, docs/models.md)
+    propensity_horizon_ms: int = 30 * 86_400_000
+    churn_horizon_ms: int = 90 * 86_400_000
+    model_warm_after: int = 400
+    model_capture_gap_ms: int = 86_400_000
+    model_inactive_after_ms: int = 365 * 86_400_000
+    btyd_refit_ms: int = 7 * 86_400_000
+    btyd_apply_after_ms: int = 3_600_000
+    btyd_min_repeat_buyers: int = 30
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,10 @@ _SEGMENT_KEYS = {"description", "when", "parent"}
 _MOMENT_KEYS = {"description", "when", "score", "cooldown", "ttl", "delay", "cancel_on",
                 "still", "priority", "frequency_cap", "quiet_hours", "holdout"}
 _POLICY_KEYS = {"holdout", "frequency_cap_per_day", "quiet_hours", "default_tz",
-                "min_interval", "consent", "rfm_refresh", "rfm_min_buyers"}
+                "min_interval", "consent", "rfm_refresh", "rfm_min_buyers",
+                "propensity_horizon", "churn_horizon", "model_warm_after",
+                "model_capture_gap", "model_inactive_after", "btyd_refit",
+                "btyd_apply_after", "btyd_min_repeat_buyers"}
 
 
 class _Loader:
@@ -316,7 +328,8 @@ def _policies(loader: _Loader, entry: object) -> Policies:
         raise loader.fail("policies", "consent", 'must be "explicit" or "unless_withdrawn"')
     if refresh < 60_000:
         raise loader.fail("policies", "rfm_refresh", "must be at least 1m")
-    return Policies(
+    models = _model_policies(loader, entry)
+    return replace(Policies(
         holdout=float(holdout),
         frequency_cap_per_day=int(entry.get("frequency_cap_per_day", 3)),
         quiet_hours=_quiet(loader, "policies", quiet) if quiet else None,
@@ -325,7 +338,48 @@ def _policies(loader: _Loader, entry: object) -> Policies:
         consent=consent,
         rfm_refresh_ms=refresh,
         rfm_min_buyers=min_buyers,
-    )
+    ), **models)
+
+
+def _whole(loader: _Loader, entry: Mapping[str, Any], key: str, default: int,
+           minimum: int) -> int:
+    value = entry.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise loader.fail("policies", key, f"must be a whole number of at least {minimum}")
+    return value
+
+
+def _model_policies(loader: _Loader, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The online models' policies (segments.models); durations in ms."""
+    day, hour = 86_400_000, 3_600_000
+    propensity = loader.duration("policies", "propensity_horizon", entry, 30 * day)
+    churn = loader.duration("policies", "churn_horizon", entry, 90 * day)
+    gap = loader.duration("policies", "model_capture_gap", entry, day)
+    inactive = loader.duration("policies", "model_inactive_after", entry, 365 * day)
+    refit = loader.duration("policies", "btyd_refit", entry, 7 * day)
+    apply_after = loader.duration("policies", "btyd_apply_after", entry, hour)
+    for key, value in (("propensity_horizon", propensity), ("churn_horizon", churn)):
+        if value < hour:
+            raise loader.fail("policies", key, "must be at least 1h")
+    if gap > min(propensity, churn):
+        raise loader.fail("policies", "model_capture_gap",
+                          "must not be longer than propensity_horizon or churn_horizon")
+    if inactive < day:
+        raise loader.fail("policies", "model_inactive_after", "must be at least 1d")
+    if refit < hour:
+        raise loader.fail("policies", "btyd_refit", "must be at least 1h")
+    if apply_after >= refit:
+        raise loader.fail("policies", "btyd_apply_after", "must be shorter than btyd_refit")
+    return {
+        "propensity_horizon_ms": propensity,
+        "churn_horizon_ms": churn,
+        "model_warm_after": _whole(loader, entry, "model_warm_after", 400, 0),
+        "model_capture_gap_ms": gap,
+        "model_inactive_after_ms": inactive,
+        "btyd_refit_ms": refit,
+        "btyd_apply_after_ms": apply_after,
+        "btyd_min_repeat_buyers": _whole(loader, entry, "btyd_min_repeat_buyers", 30, 5),
+    }
 
 
 def load_definitions(path: str | Path) -> Definitions:

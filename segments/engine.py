@@ -26,11 +26,13 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from segments.definitions import Definitions, MomentDef
 from segments.events import Interaction
 from segments.features import Features
+from segments.models import FEATURE_MODELS, PartitionModels, open_dues
 from segments.moments import Candidate, Policies
 from segments.records import (
     MICRO_MOMENTS,
@@ -63,59 +65,98 @@ class Engine:
                                    key=lambda m: (-m.priority, m.name))
         reads = set().union(*(s.when.features for s in definitions.segments.values()))
         self.reads_rfm = bool(reads & {"rfm_r", "rfm_f", "rfm_m", "rfm_segment"})
+        # the models each segment's and moment's decision depends on (model_version)
+        self.segment_models: dict[str, frozenset[str]] = {}
+        for name, segment in definitions.segments.items():  # dependencies come first
+            self.segment_models[name] = self._models_of(
+                segment.when.features, segment.when.segments
+                | ({segment.parent} if segment.parent else set()))
+        self.moment_models: dict[str, frozenset[str]] = {}
+        for moment in definitions.moments.values():
+            features, segments = set(moment.when.features), set(moment.when.segments)
+            for expr in (moment.score, moment.still):
+                if expr is not None and not isinstance(expr, float):
+                    features |= expr.features
+                    segments |= expr.segments
+            self.moment_models[moment.name] = self._models_of(features, segments)
+        self.model_segments = frozenset(n for n, m in self.segment_models.items() if m)
+        self.reads_models = bool(self.model_segments) or any(self.moment_models.values())
 
-    def features(self, state: CustomerState, now: int, rfm: RfmCuts | None = None) -> Features:
-        return Features(state, now, rfm=rfm, default_tz=self.default_tz)
+    def _models_of(self, features: Iterable[str], segments: Iterable[str]) -> frozenset[str]:
+        found = {m for f in features for m in FEATURE_MODELS.get(f, ())}
+        for ref in segments:
+            found |= self.segment_models.get(ref, frozenset())
+        return frozenset(found)
+
+    def features(self, state: CustomerState, now: int, rfm: RfmCuts | None = None,
+                 models: PartitionModels | None = None) -> Features:
+        return Features(state, now, rfm=rfm, default_tz=self.default_tz, models=models)
 
     def on_event(self, state: CustomerState, event: Interaction, now: int,
-                 rfm: RfmCuts | None = None) -> list[Output]:
+                 rfm: RfmCuts | None = None,
+                 models: PartitionModels | None = None) -> list[Output]:
         """Apply ``event`` and report what changed; ``now`` is the partition clock,
-        ``rfm`` its current RFM cut points."""
+        ``rfm`` its current RFM cut points, ``models`` the partition's models (their
+        delayed labels are resolved and captured here, before the rules read them)."""
         now = max(now, event.ts)
-        outputs = self.on_definitions(state, now, rfm) if self._outdated(state) else []
+        outputs = self.on_definitions(state, now, rfm, models) if self._outdated(state) else []
         apply(state, event)
         cause = Cause("event", event.event_id)
-        features = self.features(state, now, rfm)
-        outputs.extend(self._segment_changes(state, features, cause, at=event.ts))
-        outputs.extend(self._moments(state, features, event, now))
+        features = self.features(state, now, rfm, models)
+        if models is not None:
+            models.on_event(state, event, features)
+        outputs.extend(self._segment_changes(state, features, cause, at=event.ts,
+                                             models=models))
+        outputs.extend(self._moments(state, features, event, now, models))
+        if models is not None and self.reads_models:
+            models.stamp(state, features)
         state.due = self._next_due(state, now)
         return outputs
 
     def on_time(self, state: CustomerState, now: int, rfm: RfmCuts | None = None, *,
-                live: bool = False) -> list[Output]:
+                live: bool = False, models: PartitionModels | None = None) -> list[Output]:
         """Fire every time-based transition due before ``now``, each at its instant.
 
         With ``live``, ``now`` is the wall clock too: a delayed or held trigger whose
         moment expired before it (the worker was down) is dropped. With an event
         clock a partition's clock jumps between sparse events, and each trigger fires
-        at its own instant in event time."""
-        outputs = self.on_definitions(state, now, rfm) if self._outdated(state) else []
+        at its own instant in event time. Open model examples whose horizon passed
+        are labelled at their instant too, and segments reading a model feature are
+        re-evaluated at every such instant."""
+        outputs = self.on_definitions(state, now, rfm, models) if self._outdated(state) else []
+        only = self.time_dependent if models is None else \
+            self.time_dependent | self.model_segments
         while state.due is not None and state.due < now:
             due = state.due
             # The condition flips at `due`; read it just after, where strict
             # comparisons (`> 90`) already hold.
-            features = self.features(state, due + 1, rfm)
+            features = self.features(state, due + 1, rfm, models)
+            if models is not None:
+                models.on_due(state, due, features)
             outputs.extend(self._segment_changes(state, features, Cause("time"), at=due,
-                                                 only=self.time_dependent))
-            outputs.extend(self._fire_pending(state, due, now if live else due, rfm))
+                                                 only=only, models=models))
+            outputs.extend(self._fire_pending(state, due, now if live else due, rfm, models))
+            if models is not None and self.reads_models:
+                models.stamp(state, features)
             state.due = self._next_due(state, due + 1)
         return outputs
 
-    def on_definitions(self, state: CustomerState, now: int,
-                       rfm: RfmCuts | None = None) -> list[Output]:
+    def on_definitions(self, state: CustomerState, now: int, rfm: RfmCuts | None = None,
+                       models: PartitionModels | None = None) -> list[Output]:
         """Re-evaluate a customer last evaluated under other definitions."""
         state.definitions = self.definitions.version
-        outputs = self._segment_changes(state, self.features(state, now, rfm),
-                                        Cause("definitions"), at=now)
+        outputs = self._segment_changes(state, self.features(state, now, rfm, models),
+                                        Cause("definitions"), at=now, models=models)
         state.due = self._next_due(state, now)
         return outputs
 
-    def on_rescore(self, state: CustomerState, at: int, rfm: RfmCuts | None) -> list[Output]:
+    def on_rescore(self, state: CustomerState, at: int, rfm: RfmCuts | None,
+                   models: PartitionModels | None = None) -> list[Output]:
         """Re-evaluate after the RFM cut points moved at instant ``at`` (a time cause)."""
         if not self.reads_rfm:
             return []
-        return self._segment_changes(state, self.features(state, at, rfm), Cause("time"),
-                                     at=at)
+        return self._segment_changes(state, self.features(state, at, rfm, models),
+                                     Cause("time"), at=at, models=models)
 
     def on_erase(self, state: CustomerState, event: Interaction) -> list[Output]:
         """Leave every segment; the caller then deletes the state."""
@@ -151,7 +192,8 @@ class Engine:
         return members
 
     def _segment_changes(self, state: CustomerState, features: Features, cause: Cause,
-                         at: int, only: frozenset[str] | None = None) -> list[Output]:
+                         at: int, only: frozenset[str] | None = None,
+                         models: PartitionModels | None = None) -> list[Output]:
         members = self.memberships(features, only=only, current=frozenset(state.segments))
         before = set(state.segments)
         after = sorted(name for name, inside in members.items() if inside)
@@ -164,8 +206,10 @@ class Engine:
                 continue
             reads = self.definitions.segments[name].reads
             reason = {f: _json_value(features[f]) for f in reads}
+            used = self.segment_models[name]
+            version = models.version_string(used) if models is not None and used else None
             value = segment_change(state.customer_id, name, inside, at, cause, reason, after,
-                                   self.definitions.version)
+                                   self.definitions.version, version)
             outputs.append(Output(SEGMENT_CHANGES, state.customer_id, value))
         for name in sorted(before - members.keys()):  # segments no longer defined
             value = segment_change(state.customer_id, name, False, at,
@@ -179,10 +223,14 @@ class Engine:
         if pending:
             first = min(entry[0] for entry in pending)
             due = first if due is None else min(due, first)
+        if state.models:
+            labels = open_dues(state)
+            if labels is not None:
+                due = labels if due is None else min(due, labels)
         return due
 
     def _moments(self, state: CustomerState, features: Features, event: Interaction,
-                 now: int) -> list[Output]:
+                 now: int, models: PartitionModels | None) -> list[Output]:
         outputs = []
         self._cancel(state, event)
         event_view = _event_view(event)
@@ -201,7 +249,7 @@ class Engine:
                 continue
             candidate = Candidate(moment.name, score, event.ts, event.ts + moment.ttl_ms,
                                   Cause("event", event.event_id), items)
-            outputs.append(self._deliver(state, moment, candidate))
+            outputs.append(self._deliver(state, moment, candidate, models))
         return outputs
 
     def _score(self, moment: MomentDef, features: Features, member: Any,
@@ -213,7 +261,7 @@ class Engine:
         return float(value) if isinstance(value, (int, float)) else 0.0
 
     def _deliver(self, state: CustomerState, moment: MomentDef,
-                 candidate: Candidate) -> Output:
+                 candidate: Candidate, models: PartitionModels | None) -> Output:
         """Apply the policies; the trigger, or its suppressed record."""
         reason, held_until = self.policies.decide(state, moment, candidate)
         if reason is None or reason == "holdout":
@@ -226,12 +274,16 @@ class Engine:
             candidate.expires_at - candidate.at, candidate.cause,
             self._trigger_context(state, candidate.at), candidate.items,
             list(state.segments), self.definitions.version, suppressed=reason,
-            held_until=held_until)
+            held_until=held_until, model_version=self._moment_version(moment, models))
         topic = MICRO_MOMENTS if reason is None else MICRO_MOMENTS_SUPPRESSED
         return Output(topic, state.customer_id, record)
 
+    def _moment_version(self, moment: MomentDef, models: PartitionModels | None) -> str | None:
+        used = self.moment_models.get(moment.name)
+        return models.version_string(used) if models is not None and used else None
+
     def _fire_pending(self, state: CustomerState, instant: int, now: int,
-                      rfm: RfmCuts | None) -> list[Output]:
+                      rfm: RfmCuts | None, models: PartitionModels | None) -> list[Output]:
         """Delayed and held triggers due at or before ``instant``."""
         pending = state.moments.get("pending")
         if not pending:
@@ -246,12 +298,12 @@ class Engine:
             if moment is None or now > expires_at:
                 continue  # no longer defined, or the moment passed while we were down
             if kind == "delay" and moment.still is not None:
-                features = self.features(state, due, rfm)
+                features = self.features(state, due, rfm, models)
                 if not moment.still.evaluate(features, segment=_member_of(state)):
                     continue
             candidate = Candidate(name, score, due, expires_at,
                                   Cause("time", event_id, due=due), items)
-            outputs.append(self._deliver(state, moment, candidate))
+            outputs.append(self._deliver(state, moment, candidate, models))
         return outputs
 
     def _pend(self, state: CustomerState, entry: list[Any], replace: bool = False) -> None:

@@ -21,27 +21,42 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from segments import buckets
 from segments.rfm import RfmCuts, rfm_segment
 from segments.state import CustomerState
 from segments.timefmt import DAY_MS, MINUTE_MS, local_time, zone
 
-__all__ = ["FEATURES", "Features"]
+__all__ = ["FEATURES", "MODEL_FEATURES", "Features", "ModelScorer"]
+
+MODEL_FEATURES = ("purchase_propensity", "churn_risk", "p_alive", "expected_clv_365d",
+                  "cluster")
+"""Features a model computes (:mod:`segments.models`); null until that model is warm."""
+
+
+class ModelScorer(Protocol):
+    """What computes the model features: a partition's models (segments.models)."""
+
+    def score(self, name: str, features: Features) -> Any: ...
 
 
 class Features(Mapping[str, Any]):
-    """Lazy, cached feature values for ``state`` at instant ``now``."""
+    """Lazy, cached feature values for ``state`` at instant ``now``.
 
-    __slots__ = ("_cache", "default_tz", "now", "rfm", "state")
+    With ``models``, the model features are computed from the partition's current
+    models when first read; without, they are the values the customer was last
+    scored with (``state.scores``), which is what ``segstream profile`` shows."""
+
+    __slots__ = ("_cache", "default_tz", "models", "now", "rfm", "state")
 
     def __init__(self, state: CustomerState, now: int, *, rfm: RfmCuts | None = None,
-                 default_tz: str = "UTC") -> None:
+                 default_tz: str = "UTC", models: ModelScorer | None = None) -> None:
         self.state = state
         self.now = now
         self.rfm = rfm
         self.default_tz = default_tz
+        self.models = models
         self._cache: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
@@ -67,6 +82,14 @@ class Features(Mapping[str, Any]):
         return len(FEATURES)
 
     # helpers the feature functions share
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """A value computed once per instance under ``key`` (not a feature name)."""
+        try:
+            return self._cache[key]
+        except KeyError:
+            value = self._cache[key] = compute()
+            return value
+
     def orders_since(self, window: int) -> list[list[Any]]:
         key = f"orders/{window}"  # purchases_90d and revenue_90d share one scan
         rows: list[list[Any]] | None = self._cache.get(key)
@@ -168,7 +191,10 @@ def _session_max(key: str) -> Callable[[Features], int]:
 
 
 def _score(name: str) -> Callable[[Features], Any]:
-    return lambda f: f.state.scores.get(name)
+    def compute(f: Features) -> Any:
+        models = f.models
+        return f.state.scores.get(name) if models is None else models.score(name, f)
+    return compute
 
 
 def _context(name: str) -> Callable[[Features], Any]:
@@ -232,7 +258,7 @@ FEATURES: dict[str, Callable[[Features], Any]] = {
     "local_weekday": lambda f: f.local().weekday(),
     # consent
     "consent_marketing": lambda f: f.state.consent_marketing,
-    # models (filled by the model layer; null until warm)
+    # models (segments.models; null until warm)
     "purchase_propensity": _score("purchase_propensity"),
     "churn_risk": _score("churn_risk"),
     "p_alive": _score("p_alive"),

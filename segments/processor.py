@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from segments.engine import Engine
 from segments.events import Interaction
 from segments.gate import Gate, Rejection
+from segments.models import OnLabel, PartitionModels, Submit
 from segments.records import DEAD_LETTERS, Output, dead_letter
 from segments.rfm import RfmPopulation, RfmValues
 from segments.state import CustomerState, event_hash
@@ -119,7 +120,14 @@ class Processor:
     """Runs the core over records of any number of partitions, each with its own clock."""
 
     def __init__(self, engine: Engine, gate: Gate, store: StateStore, *, live: bool,
-                 dedupe_window_ms: int = DAY_MS, dedupe_limit: int = 1000) -> None:
+                 dedupe_window_ms: int = DAY_MS, dedupe_limit: int = 1000,
+                 models: bool = True, submit: Submit | None = None,
+                 on_label: OnLabel | None = None) -> None:
+        """``models``: run the online models (segments.models) per partition;
+        ``submit`` (like ``Executor.submit``) runs BG/NBD refits off the event path
+        (None: inline; the result is applied at the same instant either way);
+        ``on_label(partition, model, made_at, label, p, baselines)`` sees every
+        resolved example."""
         self.engine = engine
         self.gate = gate
         self.store = store
@@ -130,6 +138,10 @@ class Processor:
         self.clocks: dict[int, int] = {}
         self._due: dict[int, list[tuple[int, str]]] = {}
         self.populations: dict[int, RfmPopulation] = {}
+        self.models_enabled = models
+        self.submit = submit
+        self.on_label = on_label
+        self.partition_models: dict[int, PartitionModels] = {}
 
     def process(self, raw: bytes, source: Source, wall: int) -> list[Output]:
         """One consumed record in, the records it causes out (dead letter included)."""
@@ -177,14 +189,78 @@ class Processor:
         return outputs
 
     def _tick(self, partition: int, now: int) -> list[Output]:
+        """Customers' due instants and the partition's own instants (RFM refresh,
+        BG/NBD refit start and apply), each in its place in time."""
         population = self.population(partition)
-        refresh = population.refresh_due(now)
-        if refresh is None:
-            return self._fire(partition, now)
-        outputs = self._fire(partition, refresh)
-        outputs.extend(self._rescore(partition, refresh))
+        models = self.models(partition)
+        outputs: list[Output] = []
+        while True:
+            steps = []
+            refresh = population.refresh_due(now)
+            if refresh is not None:
+                steps.append((refresh, 0))
+            if models is not None:
+                apply_at = models.apply_due(now)
+                if apply_at is not None:
+                    steps.append((apply_at, 1))
+                else:
+                    refit = models.refit_due(now)
+                    if refit is not None:
+                        steps.append((refit, 2))
+            if not steps:
+                break
+            instant, kind = min(steps)
+            outputs.extend(self._fire(partition, instant))
+            if kind == 0:
+                outputs.extend(self._rescore(partition, instant))
+            elif kind == 1:
+                assert models is not None
+                models.apply_refit()
+            else:
+                assert models is not None
+                models.start_refit(instant)
         outputs.extend(self._fire(partition, now))
         return outputs
+
+    def models(self, partition: int) -> PartitionModels | None:
+        """The partition's models (None when the processor runs without models)."""
+        if not self.models_enabled:
+            return None
+        models = self.partition_models.get(partition)
+        if models is None:
+            on_label = self.on_label
+            models = self.partition_models[partition] = PartitionModels(
+                partition, self.engine.definitions.policies, submit=self.submit,
+                on_label=on_label)
+        return models
+
+    def models_snapshot(self, partition: int) -> bytes | None:
+        """The partition's learned model state, for a checkpoint; None without models."""
+        models = self.partition_models.get(partition) if self.models_enabled else None
+        return None if models is None else models.snapshot()
+
+    def restore_models(self, partition: int, data: bytes) -> None:
+        """Load a checkpoint; before or after :meth:`recover`, either order works."""
+        models = self.models(partition)
+        if models is not None:
+            models.restore(data)
+
+    def models_dirty(self, partition: int) -> int:
+        """Model updates (labels learned, clusterer moves, refits) since the last
+        snapshot: when to checkpoint."""
+        models = self.partition_models.get(partition)
+        return 0 if models is None else models.dirty
+
+    def refit_in_flight(self, partition: int) -> bool:
+        """A BG/NBD refit of the partition is still running (a snapshot would wait)."""
+        models = self.partition_models.get(partition)
+        return models is not None and models.refit_running()
+
+    def models_version(self, partition: int) -> str:
+        """Every model's version on the partition, e.g. for a log line."""
+        models = self.partition_models.get(partition)
+        return "no models" if models is None else models.version_string(
+            ("propensity", "churn", "cluster", "btyd"))
 
     def population(self, partition: int) -> RfmPopulation:
         population = self.populations.get(partition)
@@ -198,15 +274,20 @@ class Processor:
         heap = self._due.get(partition)
         outputs: list[Output] = []
         rfm = self.population(partition).cuts
+        models = self.models(partition)
         while heap and heap[0][0] < now:
             due, key = heapq.heappop(heap)
             state = self.store.get(key)
             if state is None or state.due != due:
                 continue  # superseded: the customer was re-scheduled or erased
-            fired = self.engine.on_time(state, now, rfm, live=self.live)
+            if models is not None:
+                models.touched = False
+            fired = self.engine.on_time(state, now, rfm, live=self.live, models=models)
             if fired:
                 self.stats.setdefault(partition, PartitionStats()).time_transitions += len(fired)
                 outputs.extend(fired)
+            if fired or (models is not None and models.touched):
+                # a label learned or an example opened must not be learned twice
                 self.store.put(partition, key, state)
             # else only the due instant moved, in the object the store holds: no write.
             # After a restart the stored, earlier due fires again on the same state and
@@ -224,7 +305,8 @@ class Processor:
             state = self.store.get(key)
             if state is None:
                 continue
-            fired = self.engine.on_rescore(state, at, population.cuts)
+            fired = self.engine.on_rescore(state, at, population.cuts,
+                                           self.models(partition))
             if fired:
                 self.stats.setdefault(partition, PartitionStats()).time_transitions += len(fired)
                 outputs.extend(fired)
@@ -242,7 +324,9 @@ class Processor:
         """Rebuild the due index and the RFM population of a partition from its table
         after a restart. The RFM cut points are recomputed at once, at the last refresh
         instant of the recovered clock; they may differ slightly from the ones before
-        the restart, which were taken from the population as it was then."""
+        the restart, which were taken from the population as it was then. The models'
+        derived state (BG/NBD summaries, cluster counts) is rebuilt; their learned
+        state is kept (see :meth:`restore_models`)."""
         heap: list[tuple[int, str]] = []
         version = self.engine.definitions.version
         clock = self.clocks.get(partition, 0)
@@ -250,8 +334,13 @@ class Processor:
         population = self.population(partition)
         members = self.stats.setdefault(partition, PartitionStats()).members
         members.clear()
+        models = self.models(partition)
+        if models is not None:
+            models.reset_derived()
         for key, state in states:
             population.update(key, _rfm_values(state))
+            if models is not None:
+                models.observe_recovered(key, state)
             members.update(state.segments)
             if state.last_seen is not None:
                 clock = max(clock, state.last_seen)
@@ -272,20 +361,26 @@ class Processor:
         self._due.pop(partition, None)
         self.clocks.pop(partition, None)
         self.populations.pop(partition, None)
+        self.partition_models.pop(partition, None)
 
     def _apply(self, partition: int, state: CustomerState, event: Interaction,
                now: int) -> list[Output]:
         population = self.population(partition)
+        models = self.models(partition)
         if event.type == "erase_request":
             outputs = self.engine.on_erase(state, event)
+            if models is not None:
+                models.remove_customer(event.customer_id, state)
             self.store.delete(partition, event.customer_id)
             population.update(event.customer_id, None)
             return outputs
         self._remember(state, event)
-        outputs = self.engine.on_event(state, event, now, population.cuts)
+        outputs = self.engine.on_event(state, event, now, population.cuts, models)
         self.store.put(partition, event.customer_id, state)
         self._schedule(partition, event.customer_id, state)
         population.update(event.customer_id, _rfm_values(state))
+        if models is not None:
+            models.update_buyer(event.customer_id, state)
         return outputs
 
     def _schedule(self, partition: int, key: str, state: CustomerState) -> None:

@@ -75,9 +75,12 @@ def _digest(*parts: object) -> str:
 
 def segment_change(customer_id: str, segment: str, entered: bool, at: int, cause: Cause,
                    reason: Mapping[str, Any], segments: list[str],
-                   definitions_version: str) -> dict[str, Any]:
+                   definitions_version: str, model_version: str | None = None
+                   ) -> dict[str, Any]:
+    """``model_version`` (segments.models.version_string) is set when the rule reads a
+    model feature."""
     change = "entered" if entered else "exited"
-    return {
+    record = {
         "schema": "segment-change/1-0-0",
         "change_id": _digest(customer_id, segment, change, at, cause.kind, cause.event_id),
         "customer_id": customer_id,
@@ -89,13 +92,17 @@ def segment_change(customer_id: str, segment: str, entered: bool, at: int, cause
         "segments": segments,
         "definitions_version": definitions_version,
     }
+    if model_version is not None:
+        record["model_version"] = model_version
+    return record
 
 
 def micro_moment(customer_id: str, moment: str, score: float, at: int, ttl_ms: int,
                  cause: Cause, context: Mapping[str, Any], items: list[dict[str, Any]],
                  segments: list[str], definitions_version: str,
                  suppressed: str | None = None,
-                 held_until: int | None = None) -> dict[str, Any]:
+                 held_until: int | None = None,
+                 model_version: str | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {
         "schema": "micro-moment/1-0-0",
         "trigger_id": _digest(customer_id, moment, at, cause.kind, cause.event_id),
@@ -114,6 +121,8 @@ def micro_moment(customer_id: str, moment: str, score: float, at: int, ttl_ms: i
         record["suppressed"] = suppressed
     if held_until is not None:
         record["held_until"] = format_ts(held_until)
+    if model_version is not None:
+        record["model_version"] = model_version
     return record
 
 
