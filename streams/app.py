@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Any
 
 import faust
@@ -21,6 +23,7 @@ from segments.gate import Gate, GateConfig
 from segments.processor import Processor, Source
 from segments.records import Output
 from streams import codecs, web
+from streams.checkpoints import ModelCheckpoints, checkpoint_key
 from streams.metrics import Metrics
 from streams.settings import INTERACTIONS, OUTPUT_TOPICS, Settings
 from streams.tables import TableStore
@@ -73,6 +76,9 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         producer_max_request_size=DEAD_LETTER_MAX_BYTES,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
+        # a worker that died hands its partitions over after this, not Faust's 60 s
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
     )
     app.transport.Consumer = _Consumer
     source = app.topic(settings.topic(INTERACTIONS), key_serializer="raw",
@@ -88,10 +94,21 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     table.value_serializer = "customer-state"
     table.changelog_topic = table._new_changelog_topic()
     store = TableStore(table)
+    # Model checkpoints: one versioned snapshot per partition, key "p<partition>", on a
+    # compacted changelog partition aligned with the interactions partition.
+    models_table = app.Table("models", default=None, partitions=partitions)
+    models_table.key_serializer = "utf8"
+    models_table.value_serializer = "raw"
+    models_table.changelog_topic = models_table._new_changelog_topic()
     gate = Gate(GateConfig(max_bytes=settings.max_event_bytes,
                            max_future_ms=settings.max_future_ms))
+    # BG/NBD refits run in a separate process: no event waits for one (docs/models.md)
+    refits = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
     processor = Processor(Engine(definitions), gate, store, live=settings.clock == "live",
-                          dedupe_window_ms=settings.dedupe_window_ms)
+                          dedupe_window_ms=settings.dedupe_window_ms, submit=refits.submit)
+    checkpoints = ModelCheckpoints(processor, every_updates=settings.checkpoint_updates,
+                                   every_seconds=settings.checkpoint_seconds)
+    models_changelog = models_table.changelog_topic.get_topic_name()
     active: set[int] = set()
     positions: dict[int, int] = {}  # partition -> next offset to process
 
@@ -158,6 +175,11 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             processor.forget(partition)
         for partition in sorted(assigned):
             processor.recover(partition, store.items(partition))
+            snapshot = models_table.data.get(checkpoint_key(partition))
+            if snapshot is not None:
+                processor.restore_models(partition, snapshot)
+                log.info("models of partition %d restored from their checkpoint (%s)",
+                         partition, processor.models_version(partition))
         active.clear()
         active.update(assigned)
         log.info("due index rebuilt for partitions %s (%d customers)", sorted(assigned),
@@ -172,6 +194,17 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             now = processor.now(partition, wall)
             if now is not None:
                 await emit(processor.tick(partition, now))
+        await checkpoint_models(force=False)
+
+    async def checkpoint_models(*, force: bool) -> None:
+        for partition in sorted(active):
+            snapshot = checkpoints.take(partition, time.monotonic(), force=force)
+            if snapshot is None:
+                continue
+            key = checkpoint_key(partition)
+            models_table.data[key] = snapshot
+            (await app.producer.send(models_changelog, key.encode(), snapshot, partition,
+                                     None, None)).add_done_callback(delivered)
 
     web.install(app, processor, store, definitions, metrics)
 
@@ -186,6 +219,10 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
 
     @app.on_before_shutdown.connect
     async def report(_app: Any, **_: Any) -> None:
+        if not app.rebalancing:
+            await checkpoint_models(force=True)
+            await app.producer.flush()
+        refits.shutdown(wait=False, cancel_futures=True)
         for partition, stats in sorted(processor.stats.items()):
             log.warning("partition %d: %s", partition, stats.as_dict())
 

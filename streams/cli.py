@@ -15,6 +15,8 @@ from segments.timefmt import TimestampError, parse_ts
 from streams.errors import UserError
 from streams.importers import FORMATS
 from streams.lift import add_lift_arguments, run_lift
+from streams.models_view import add_arguments as add_model_view_arguments
+from streams.models_view import run_clusters, run_models
 from streams.profile import add_profile_arguments, run_profile
 from streams.replay import add_replay_arguments, options_from_args
 from streams.settings import INTERACTIONS, Settings
@@ -92,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how long the producer waits to batch output and changelog "
                         "records (SEGSTREAM_LINGER_MS, default 1): more batches fewer, "
                         "larger requests at the cost of that much latency")
+    worker.add_argument("--model-checkpoint-updates", type=_positive, default=1000,
+                        help="checkpoint a partition's models after this many updates "
+                        "(default 1000)")
+    worker.add_argument("--model-checkpoint-seconds", type=float, default=30.0,
+                        help="... or this long after an update (default 30)")
     worker.add_argument("--loglevel", default=_env("LOGLEVEL", "warning"))
 
     topics = commands.add_parser("topics", help="create the contract's topics")
@@ -173,6 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
         "feature, scores, cart, consent, pending triggers. The request is routed to the "
         "worker that owns the key.")
     add_profile_arguments(profile)
+    models = commands.add_parser(
+        "models", help="the online models: versions, progressive ROC AUC, BG/NBD fits",
+        description="Ask the workers' web API (GET /models) for each partition's models.")
+    add_model_view_arguments(models)
+    clusters = commands.add_parser(
+        "clusters", help="the discovered microsegments, described for a marketer",
+        description="Ask the workers' web API (GET /clusters): each cluster's archetype, "
+        "centre in plain feature values, size and top categories.")
+    add_model_view_arguments(clusters)
 
     simulate = commands.add_parser(
         "simulate", help="a realistic synthetic interaction log, to a file or Kafka",
@@ -222,7 +238,9 @@ def _run_worker(args: argparse.Namespace) -> int:
                         partitions=args.partitions, clock=args.clock,
                         replication_factor=args.replication_factor,
                         definitions=args.definitions, max_event_bytes=args.max_event_bytes,
-                        linger_ms=args.linger_ms, loglevel=args.loglevel)
+                        linger_ms=args.linger_ms, loglevel=args.loglevel,
+                        checkpoint_updates=args.model_checkpoint_updates,
+                        checkpoint_seconds=args.model_checkpoint_seconds)
     definitions = _load_definitions(args.definitions)
     partitions = ensure_topics(settings)
     app = create_app(settings, definitions, partitions)
@@ -345,7 +363,8 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
 _COMMANDS = {"worker": _run_worker, "topics": _run_topics, "replay": _run_replay,
              "simulate": _run_simulate, "import": _run_import, "lift": run_lift,
-             "tail": run_tail, "profile": run_profile}
+             "tail": run_tail, "profile": run_profile, "models": run_models,
+             "clusters": run_clusters}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

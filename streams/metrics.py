@@ -80,6 +80,33 @@ class _ProcessorCollector(Collector):
         for partition, behind in sorted(self.lag().items()):
             lag.add_metric([str(partition)], behind)
         yield lag
+        yield from self._models()
+
+    def _models(self) -> Iterator[Any]:
+        labels = CounterMetricFamily("segstream_model_labels",
+                                     "Delayed labels learned by each online classifier",
+                                     labels=["partition", "model"])
+        auc = GaugeMetricFamily("segstream_model_roc_auc",
+                                "Progressive ROC AUC of each classifier (rolling window)",
+                                labels=["partition", "model"])
+        loss = GaugeMetricFamily("segstream_model_log_loss",
+                                 "Progressive log loss of each classifier",
+                                 labels=["partition", "model"])
+        refits = CounterMetricFamily("segstream_model_btyd_refits",
+                                     "BG/NBD + Gamma-Gamma refits applied",
+                                     labels=["partition"])
+        for partition, models in sorted(self.processor.partition_models.items()):
+            document = models.metrics()
+            for model in ("propensity", "churn"):
+                values = document[model]
+                key = [str(partition), model]
+                labels.add_metric(key, values["labels"])
+                if values["roc_auc"] is not None:
+                    auc.add_metric(key, values["roc_auc"])
+                if values["log_loss"] is not None:
+                    loss.add_metric(key, values["log_loss"])
+            refits.add_metric([str(partition)], document["btyd"]["refits"])
+        yield from (labels, auc, loss, refits)
 
 
 class Metrics:

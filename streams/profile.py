@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import urllib.error
 import urllib.parse
-import urllib.request
 from typing import IO, Any
 
 from streams.errors import UserError
+from streams.worker_api import default_worker, get_json
 
 __all__ = ["add_profile_arguments", "fetch_profile", "format_profile", "run_profile"]
 
 
 def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("customer", metavar="CUSTOMER_ID")
-    parser.add_argument("--worker", default=os.environ.get("SEGSTREAM_WORKER_URL",
-                                                           "http://127.0.0.1:6066"),
+    parser.add_argument("--worker", default=default_worker(),
                         help="any worker's web address (SEGSTREAM_WORKER_URL, "
                         "default http://127.0.0.1:6066)")
     parser.add_argument("--format", choices=("table", "json"), default=None,
@@ -32,18 +30,13 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def fetch_profile(worker: str, customer: str, timeout: float = 10.0) -> dict[str, Any]:
-    url = f"{worker.rstrip('/')}/profile/{urllib.parse.quote(customer, safe='')}"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return dict(json.loads(response.read()))
+        return get_json(worker, f"/profile/{urllib.parse.quote(customer, safe='')}", timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             raise UserError(f"no customer {customer!r}: the worker holds no state for it "
                             "(never seen, or erased)") from exc
         raise UserError(f"worker at {worker} answered HTTP {exc.code} for {customer!r}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise UserError(f"cannot reach the worker at {worker} ({reason})") from exc
 
 
 def format_profile(document: dict[str, Any]) -> str:

@@ -29,6 +29,10 @@ class Settings:
     dedupe_window_ms: int = 24 * 3_600_000
     tick_seconds: float = 0.2
     linger_ms: int = 1
+    session_timeout: float = 15.0  # seconds without a heartbeat before a rebalance
+    # a partition's models are checkpointed after this many updates, or this long
+    checkpoint_updates: int = 1000
+    checkpoint_seconds: float = 30.0
     loglevel: str = "warning"
 
     @property

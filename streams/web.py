@@ -1,4 +1,5 @@
-"""The worker's HTTP views: health, accounting, Prometheus metrics, customer profiles."""
+"""The worker's HTTP views: health, accounting, Prometheus metrics, customer profiles,
+the online models and the clusters they found."""
 
 from __future__ import annotations
 
@@ -59,6 +60,19 @@ def profile_document(processor: Processor, store: TableStore, key: str,
     }
 
 
+def models_document(processor: Processor) -> dict[str, Any]:
+    """This worker's partitions' models: versions, progressive metrics, BG/NBD fits."""
+    return {"partitions": {str(p): m.metrics()
+                           for p, m in sorted(processor.partition_models.items())}}
+
+
+def clusters_document(processor: Processor) -> dict[str, Any]:
+    """This worker's clusters per partition, described for a marketer. Ids mean the
+    same on every partition: each cluster starts at the same archetype."""
+    return {"partitions": {str(p): m.describe_clusters()
+                           for p, m in sorted(processor.partition_models.items())}}
+
+
 def install(app: Any, processor: Processor, store: TableStore, definitions: Definitions,
             metrics: Metrics) -> None:
     @app.page("/health")
@@ -73,6 +87,14 @@ def install(app: Any, processor: Processor, store: TableStore, definitions: Defi
     @app.page("/metrics")
     async def prometheus(web: Any, request: Any) -> Any:
         return web.bytes(metrics.render(), content_type=CONTENT_TYPE)
+
+    @app.page("/models")
+    async def models(web: Any, request: Any) -> Any:
+        return web.json(models_document(processor))
+
+    @app.page("/clusters")
+    async def clusters(web: Any, request: Any) -> Any:
+        return web.json(clusters_document(processor))
 
     @app.page("/profile/{customer}")
     @app.table_route(table=store.table, match_info="customer")

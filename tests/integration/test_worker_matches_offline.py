@@ -81,7 +81,7 @@ def test_worker_output_equals_offline_replay(bootstrap: str, prefix: str,
     kinds = {(v.get("cause") or {}).get("kind") for v in offline}
     assert {"event", "time", "erase"} <= kinds  # the log exercises every cause
     assert any(v.get("segment") == "lapsed" for v in offline)
-    assert any(v.get("segment") == "at_risk" and "rfm_segment" in v["reason"]
+    assert any(v.get("segment") == "rfm_at_risk" and "rfm_segment" in v["reason"]
                for v in offline)  # RFM from the population
 
     topics = [f"{prefix}{name}" for name in ("segment-changes", "micro-moments",
