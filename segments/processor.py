@@ -375,9 +375,13 @@ class Processor:
             population.update(event.customer_id, None)
             return outputs
         self._remember(state, event)
+        due_before = state.due
         outputs = self.engine.on_event(state, event, now, population.cuts, models)
         self.store.put(partition, event.customer_id, state)
-        self._schedule(partition, event.customer_id, state)
+        if state.due != due_before:
+            # an unchanged due already has its heap entry: pushing again per event grew
+            # the heap by one entry per event (every customer has a label horizon)
+            self._schedule(partition, event.customer_id, state)
         population.update(event.customer_id, _rfm_values(state))
         if models is not None:
             models.update_buyer(event.customer_id, state)

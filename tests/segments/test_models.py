@@ -562,3 +562,15 @@ def test_model_policies_are_checked_in_one_line(line: str, message: str) -> None
         parse_definitions(f"[policies]\n{line}\n", source="d.toml")
     assert str(caught.value).startswith(f"d.toml:2: {message}")
     assert "\n" not in str(caught.value)
+
+
+def test_the_due_index_grows_with_due_changes_not_with_events() -> None:
+    """Every customer has a label horizon due; events that leave it unchanged must not
+    add heap entries (that grew the heap by one per event, a leak in a live worker)."""
+    run = Run()
+    for n in range(200):
+        run.send(f"c{n % 5}", "product_view", T0 + n * 1000)
+    heap = run.processor._due[0]
+    assert len(heap) <= 2 * 5, len(heap)
+    dues = {key: run.state(key).due for key in (f"c{n}" for n in range(5))}
+    assert all((due, key) in heap for key, due in dues.items())
