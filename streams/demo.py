@@ -160,6 +160,11 @@ def crowd(prefix: str, port: int, workdir: Path) -> int:
     summary = ", ".join(f"{name} {int(n):,}" for name, n in
                         sorted(outcomes.items(), key=lambda kv: -kv[1]))
     print(f"\ntriggers by outcome (GET /metrics): {summary}")
+    clusters = [segstream, "clusters", "--worker", f"http://127.0.0.1:{port}",
+                "--format", "table"]
+    print("\n$ segstream clusters   (discovered microsegments; ids mean the same everywhere)")
+    listing = subprocess.run(clusters, check=True, capture_output=True, text=True).stdout
+    print("\n".join(line for line in listing.splitlines() if line.startswith("cluster_")))
     return 0
 
 
