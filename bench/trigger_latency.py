@@ -25,13 +25,16 @@ What it does:
    other triggers. If ``--customers`` is too small for that, it is raised (reported).
    The rest are ``page_view`` / ``product_view`` of random warmed customers. Every event
    has a unique ``event_id`` and ``ts`` = wall clock (epoch ms) at send time.
-   kafka-python ``KafkaProducer``, key = customer id, ``linger_ms=0``, ``acks=1`` by
-   default (``--acks all`` to wait for the ISR too; one broker here, so it changes
-   little).
-5. The consumer thread (``fetch_max_wait_ms=5``) matches each trigger's
+   A librdkafka producer (``confluent-kafka``, the ``bench`` extra), key = customer id,
+   ``linger.ms=0``, ``acks=1`` by default (``--acks all`` to wait for the ISR too; one
+   broker here, so it changes little). Not kafka-python: its producer took ~0.6 of a
+   core at 1000/s on a 2-core host, CPU the worker under test then queued for;
+   librdkafka takes a few percent.
+5. The consumer thread (kafka-python, ``fetch_max_wait_ms=100``: a fetch returns as
+   soon as a record arrives) matches each trigger's
    ``cause.event_id`` to the event's send instant. Both instants are
    ``time.perf_counter()`` of this one process (one monotonic clock), so latency =
-   receive - send, from just before ``producer.send()`` to the poll that returned the
+   receive - send, from just before ``producer.produce()`` to the poll that returned the
    trigger. The trigger record's Kafka timestamp (CreateTime, set by the worker's
    producer) splits it into upstream (send -> worker produces the trigger: our producer,
    broker, worker fetch, processing) and downstream (worker producer linger/acks,
@@ -47,7 +50,11 @@ this process and everything else (``/proc``), with the worker's CPU per event. 5
 customers are in the default holdout: their triggers arrive on the suppressed topic
 and are counted by reason, not as missing.
 
-Other flags: ``--acks``, ``--linger-ms`` (of the load producer), ``--seed``,
+Also printed: the three 100 ms windows of send time with the slowest triggers, to
+find a stall in the worker's log.
+
+Other flags: ``--acks``, ``--linger-ms`` (of the load producer), ``--fetch-wait-ms``
+(of the measuring consumer), ``--seed``,
 ``--worker-arg`` (passed to ``segstream worker``), ``--worker-env NAME=VALUE`` (e.g.
 ``PYTHONPATH=/tmp/copy`` to measure a modified copy of ``streams/`` without touching
 the tree), ``--worker-log PATH``, ``--pin`` (worker on the last CPU, this process on
@@ -57,9 +64,9 @@ thread's wake-up does not wait for another thread's 5 ms GIL slice).
 Figures depend on the machine and on what else runs on it (the broker and this load
 generator share it with the worker): report them with the command and the machine
 and CPU lines of the summary. Measured on a 2-vCPU Xeon VM (Python 3.11, Kafka 3.9 on
-the same machine): 200/s p50 4.3, p90 4.9, p99 7.2 ms; 1000/s either p50 ~19, p90 ~30,
-p99 60-75 ms, or (about half the runs) a standing backlog of 1.3-3 s once a hiccup
-hits a worker already near its single-core capacity (~0.75 core of Python per 1000/s).
+the same machine), 2026-11-25: 1000/s p50 10.6-14.7, p99 24-41, max 40-63 ms over 8
+runs of 30-60 s; 200/s p50 4.4, p99 8.7 ms. ``bench/README.md`` has the table and
+what the tail was made of.
 """
 
 from __future__ import annotations
@@ -85,6 +92,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
+from confluent_kafka import KafkaError  # noqa: E402
+from confluent_kafka import Producer as LoadProducer  # noqa: E402
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 
 from tests.kafka_tools import Worker  # noqa: E402
@@ -180,21 +189,30 @@ class Shared:
     suppressed_other: Counter[str] = field(default_factory=Counter)  # of other events
     unexpected_moments: Counter[str] = field(default_factory=Counter)
     suppressed_ids: set[str] = field(default_factory=set)
+    undelivered: Counter[str] = field(default_factory=Counter)  # load events, by error
     stop: threading.Event = field(default_factory=threading.Event)
 
 
 def producer_loop(args: argparse.Namespace, bootstrap: str, topic: str, tz: str,
                   customers: int, run: str, shared: Shared) -> None:
     acks: int | str = "all" if args.acks == "all" else int(args.acks)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=acks, linger_ms=args.linger_ms,
-                             client_id=f"{run}-load")
+    # librdkafka, not kafka-python: at 1000/s kafka-python's producer alone took ~0.6
+    # of a core on this 2-core host, CPU the worker under test then had to queue for
+    producer = LoadProducer({"bootstrap.servers": bootstrap, "acks": str(acks),
+                             "linger.ms": args.linger_ms, "client.id": f"{run}-load"})
     rng = random.Random(args.seed)
+
+    def failed(error: KafkaError | None, _message: object) -> None:
+        if error is not None:
+            with shared.lock:
+                shared.undelivered[str(error)] += 1
+
     total = int(args.rate * args.seconds)
     period = 1.0 / args.rate
     k = 0  # triggering events so far
     try:
         # a first send warms the connection and metadata outside the measured window
-        producer.partitions_for(topic)
+        producer.list_topics(topic, timeout=10)
         start = time.perf_counter() + 0.05
         for i in range(total):
             due = start + i * period
@@ -219,7 +237,8 @@ def producer_loop(args: argparse.Namespace, bootstrap: str, topic: str, tz: str,
             if moment is not None:
                 with shared.lock:
                     shared.expected[event_id] = (sent, moment)
-            producer.send(topic, key=cid.encode(), value=value)
+            producer.produce(topic, key=cid.encode(), value=value, on_delivery=failed)
+            producer.poll(0)
             behind = (sent - due) * 1000
             with shared.lock:
                 shared.sent += 1
@@ -228,9 +247,11 @@ def producer_loop(args: argparse.Namespace, bootstrap: str, topic: str, tz: str,
                 if shared.first_send is None:
                     shared.first_send = sent
                 shared.last_send = sent
-        producer.flush(timeout=30)
+        left = producer.flush(30)
+        if left:
+            with shared.lock:
+                shared.undelivered["not delivered within 30 s"] += left
     finally:
-        producer.close(timeout=10)
         shared.producer_done = True
 
 
@@ -358,9 +379,10 @@ def warm_up(bootstrap: str, topic: str, tz: str, customers: int, run: str,
     return time.perf_counter() - start
 
 
-def measuring_consumer(bootstrap: str, topics: list[str], run: str) -> KafkaConsumer:
+def measuring_consumer(bootstrap: str, topics: list[str], run: str,
+                       fetch_wait_ms: int) -> KafkaConsumer:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                             enable_auto_commit=False, fetch_max_wait_ms=5,
+                             enable_auto_commit=False, fetch_max_wait_ms=fetch_wait_ms,
                              client_id=f"{run}-measure")
     partitions: list[TopicPartition] = []
     deadline = time.monotonic() + 30
@@ -403,6 +425,17 @@ def windows(shared: Shared, start: float, width: float) -> list[dict[str, Any]]:
     return out
 
 
+def stalls(shared: Shared, start: float, count: int = 3) -> list[dict[str, Any]]:
+    """The 100 ms windows of send time with the slowest triggers: where the tail is."""
+    worst: dict[int, float] = {}
+    for event_id, (recv, _) in shared.received.items():
+        sent = shared.expected[event_id][0]
+        index = int((sent - start) // 0.1)
+        worst[index] = max(worst.get(index, 0.0), (recv - sent) * 1000)
+    top = sorted(worst.items(), key=lambda item: -item[1])[:count]
+    return [{"from_s": round(index / 10, 1), "max": round(value, 1)} for index, value in top]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=1000.0, help="events/s (default 1000)")
@@ -427,6 +460,10 @@ def main() -> int:
     parser.add_argument("--pin", action="store_true",
                         help="pin the worker to the last CPU and this process to the others "
                         "(the broker and other jobs are left alone)")
+    parser.add_argument("--fetch-wait-ms", type=int, default=100,
+                        help="fetch_max_wait_ms of the measuring consumer (default 100; a "
+                        "fetch returns as soon as a record arrives, so this only bounds "
+                        "how often an idle consumer asks)")
     parser.add_argument("--switch-interval", type=float, default=0.0005,
                         help="sys.setswitchinterval of this process (default 0.0005 s)")
     args = parser.parse_args()
@@ -468,7 +505,8 @@ def main() -> int:
                 os.sched_setaffinity(worker.process.pid, {cpus[-1]})
                 os.sched_setaffinity(0, set(cpus[:-1]))
             warm_s = warm_up(args.bootstrap, source, tz, customers, run, worker)
-            consumer = measuring_consumer(args.bootstrap, [moments_topic, suppressed_topic], run)
+            consumer = measuring_consumer(args.bootstrap, [moments_topic, suppressed_topic], run,
+                                          args.fetch_wait_ms)
             reader = threading.Thread(target=consumer_loop,
                                       args=(consumer, suppressed_topic, shared), daemon=True)
             reader.start()
@@ -543,6 +581,7 @@ def main() -> int:
         "events_sent": shared.sent,
         "rate_achieved": shared.sent / elapsed if elapsed > 0 else None,
         "producer_behind_max_ms": round(shared.behind_max_ms, 2),
+        "load_undelivered": dict(shared.undelivered),
         "worker_backlog_max": backlog_max,
         "triggers_expected": len(shared.expected),
         "triggers_received": len(shared.received),
@@ -558,6 +597,7 @@ def main() -> int:
         "upstream_ms": summary(upstream),
         "downstream_ms": summary(downstream),
         "windows_10s": windows(shared, first, 10.0),
+        "slowest_100ms": stalls(shared, first),
         "cpu_during_load": cpu,
         "worker_stats": stats.get("totals", {}),
         "worker_exit": code,
@@ -586,7 +626,8 @@ def print_summary(r: dict[str, Any]) -> None:
         f"                  producer acks={r['acks']} linger_ms={r['linger_ms']}, pinned "
         f"{r['pinned']}, "
         f"max {r['producer_behind_max_ms']} ms behind schedule, worker backlog max "
-        f"{r['worker_backlog_max']} events",
+        f"{r['worker_backlog_max']} events"
+        + (f", NOT DELIVERED {r['load_undelivered']}" if r["load_undelivered"] else ""),
         f"customers         {r['customers']} (tz {r['tz']}), warm-up {r['warm_up_s']} s",
         f"triggers          expected {r['triggers_expected']}, received "
         f"{r['triggers_received']}, missing {r['missing']}, wrong moment "
@@ -600,6 +641,8 @@ def print_summary(r: dict[str, Any]) -> None:
         "per 10 s          " + "  ".join(
             f"[{w['from_s']:g}s p50 {w['p50']:.1f} p99 {w['p99']:.1f}]"
             for w in r["windows_10s"]),
+        "slowest 100 ms    " + "  ".join(f"[{w['from_s']:g}s max {w['max']:.1f}]"
+                                        for w in r["slowest_100ms"]),
         f"cpu during load   {r['cpu_during_load']}",
         f"worker            {r['worker_stats']}, exit {r['worker_exit']}",
     ]
