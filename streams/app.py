@@ -7,7 +7,6 @@ are committed in order; the core :class:`~segments.processor.Processor` does the
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +24,7 @@ from segments.processor import Processor, Source
 from segments.records import Output
 from streams import codecs, web
 from streams.checkpoints import ModelCheckpoints, checkpoint_key
+from streams.heap import HeapSettler
 from streams.metrics import Metrics
 from streams.settings import INTERACTIONS, OUTPUT_TOPICS, Settings
 from streams.tables import TableStore
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 # leader topic) and the broker holds it that long, during which no fresh fetch can go
 # out: a 1.5 s stall that the backlog then keeps repeating. A short hold bounds that.
 FETCH_MAX_WAIT_MS = 50
+# a full garbage collection slower than this freezes what survived it (streams/heap.py)
+FULL_GC_SLOW_MS = 20.0
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -82,18 +84,6 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-
-def settle_heap() -> None:
-    """Exempt what exists now (code, clients, recovered state) from later full GCs.
-
-    A full collection walks every tracked object and stops the event loop meanwhile:
-    with the ~180,000 objects a worker holds after start-up that was 50-150 ms, once
-    or twice a minute at 1,000 events/s: most of the trigger latency's tail. Frozen
-    objects are still freed by reference counting; only cyclic garbage among them
-    would stay, and the customer state holds no cycles."""
-    gc.collect()
-    gc.freeze()
 
 
 def wall_ms() -> int:
@@ -152,6 +142,10 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     checkpoints = ModelCheckpoints(processor, every_updates=settings.checkpoint_updates,
                                    every_seconds=settings.checkpoint_seconds)
     models_changelog = models_table.changelog_topic.get_topic_name()
+    # full collections walked the whole state; see streams/heap.py
+    heap = HeapSettler(slow_ms=FULL_GC_SLOW_MS,
+                       schedule=lambda freeze: app.loop.call_soon_threadsafe(freeze))
+    heap.install()
     active: set[int] = set()
     positions: dict[int, int] = {}  # partition -> next offset to process
 
@@ -225,7 +219,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                          partition, processor.models_version(partition))
         active.clear()
         active.update(assigned)
-        settle_heap()
+        heap.settle()
         log.info("due index rebuilt for partitions %s (%d customers)", sorted(assigned),
                  len(store))
 
@@ -267,6 +261,10 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             await checkpoint_models(force=True)
             await app.producer.flush()
         refits.shutdown(wait=False, cancel_futures=True)
+        heap.uninstall()
+        log.info("heap: %d full collections (last %.0f ms), %d freezes, %d objects of "
+                 "cyclic garbage were held by a freeze", heap.full_collections,
+                 heap.last_full_ms, heap.freezes, heap.leaked())
         for partition, stats in sorted(processor.stats.items()):
             log.warning("partition %d: %s", partition, stats.as_dict())
 
