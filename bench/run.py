@@ -25,6 +25,20 @@ PURCHASE = orjson.dumps({
     "properties": {"order_id": "o-1", "revenue": 118.0, "currency": "EUR",
                    "items": [{"product_id": "p-9", "quantity": 2, "price": 59.0}]}})
 NOW = 1795342600000
+SYNTHETIC_T0 = 1_790_000_000_000
+
+
+def synthetic_event(i: int, customers: int) -> bytes:
+    """Event ``i`` of the synthetic mix: views, carts, purchases and searches in turn,
+    one second apart, customer ``i % customers``."""
+    kind = ("product_view", "add_to_cart", "purchase", "search")[i % 4]
+    props: dict[str, object] = {"product_id": f"p-{i % 50}", "price": 10.0}
+    if kind == "purchase":
+        props = {"order_id": f"o-{i}", "revenue": 20.0}
+    elif kind == "search":
+        props = {"query": "shoes"}
+    return orjson.dumps({"event_id": f"e{i}", "customer_id": f"c{i % customers}",
+                         "type": kind, "ts": SYNTHETIC_T0 + i * 1000, "properties": props})
 
 
 def per_call_us(fn, n: int) -> float:  # type: ignore[no-untyped-def]
@@ -43,17 +57,7 @@ def main() -> None:
         us = per_call_us(lambda raw=raw: gate.check(raw, NOW), n)
         print(f"gate.check (decode + schema + timestamp) {name:<12} {us:6.2f} us/event")
     processor = Processor(Engine(load_default()), gate, MemoryStore(), live=False)
-    events = []
-    for i in range(200_000):
-        kind = ("product_view", "add_to_cart", "purchase", "search")[i % 4]
-        props: dict[str, object] = {"product_id": f"p-{i % 50}", "price": 10.0}
-        if kind == "purchase":
-            props = {"order_id": f"o-{i}", "revenue": 20.0}
-        elif kind == "search":
-            props = {"query": "shoes"}
-        events.append(orjson.dumps({"event_id": f"e{i}", "customer_id": f"c{i % 5000}",
-                                    "type": kind, "ts": 1_790_000_000_000 + i * 1000,
-                                    "properties": props}))
+    events = [synthetic_event(i, 5000) for i in range(200_000)]
     start = time.perf_counter()
     outputs = 0
     for i, raw in enumerate(events):
