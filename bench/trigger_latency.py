@@ -64,8 +64,9 @@ thread's wake-up does not wait for another thread's 5 ms GIL slice).
 Figures depend on the machine and on what else runs on it (the broker and this load
 generator share it with the worker): report them with the command and the machine
 and CPU lines of the summary. Measured on a 2-vCPU Xeon VM (Python 3.11, Kafka 3.9 on
-the same machine), 2026-11-25: 1000/s p50 10.6-14.7, p99 24-41, max 40-63 ms over 8
-runs of 30-60 s; 200/s p50 4.4, p99 8.7 ms. ``bench/README.md`` has the table and
+the same machine), 2026-11-25: 1000/s p50 8.4-14.7, p99 22-41 ms over 12 runs of
+30-60 s on a warm broker (72 ms in the first run after the broker started); 200/s
+p50 4.4, p99 8.7 ms. ``bench/README.md`` has the table and
 what the tail was made of.
 """
 
