@@ -65,7 +65,7 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         Faust pauses a partition by leaving it out of ``getmany``, but the client
         keeps fetching it, and a record it fetched and nobody reads holds back every
         fetch from that broker for 100 ms (aiokafka's prefetch backoff). After
-        recovery the tables' changelog partitions are such partitions: each model
+        recovery the tables' changelog partitions are such partitions: the first model
         checkpoint written to its changelog stalled the interactions ~200 ms."""
         assigned = frozenset(consumer.assignment())
         key = (frozenset(active), assigned)
