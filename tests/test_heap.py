@@ -11,11 +11,24 @@ import pytest
 import streams.heap
 from streams.heap import HeapSettler
 
+Settle = Callable[[float], tuple[HeapSettler, list[Callable[[], None]]]]
+
 
 @pytest.fixture
-def scheduled() -> Iterator[list[Callable[[], None]]]:
-    calls: list[Callable[[], None]] = []
-    yield calls
+def installed() -> Iterator[Settle]:
+    """An installed settler whose freezes wait in a list, as they wait for the loop."""
+    settlers: list[HeapSettler] = []
+
+    def make(slow_ms: float) -> tuple[HeapSettler, list[Callable[[], None]]]:
+        scheduled: list[Callable[[], None]] = []
+        settler = HeapSettler(slow_ms=slow_ms, schedule=scheduled.append)
+        settler.install()
+        settlers.append(settler)
+        return settler, scheduled
+
+    yield make
+    for settler in settlers:
+        settler.uninstall()
     gc.unfreeze()
 
 
@@ -27,32 +40,23 @@ def test_the_docstring_example_runs() -> None:
 
 
 def test_a_slow_full_collection_schedules_a_freeze_of_the_survivors(
-        scheduled: list[Callable[[], None]]) -> None:
-    settler = HeapSettler(slow_ms=0.0, schedule=scheduled.append)
-    settler.install()
-    try:
-        kept = [[n] for n in range(50_000)]
-        gc.collect(1)  # not a full collection: nothing to do
-        assert scheduled == [] and settler.full_collections == 0
-        gc.collect()
-        assert settler.full_collections == 1 and len(scheduled) == 1
-        assert gc.get_freeze_count() == 0  # only when the loop runs it
-        scheduled[0]()
-        assert settler.freezes == 1 and gc.get_freeze_count() >= len(kept)
-    finally:
-        settler.uninstall()
+        installed: Settle) -> None:
+    settler, scheduled = installed(0.0)
+    kept = [[n] for n in range(50_000)]
+    gc.collect(1)  # not a full collection: nothing to do
+    assert scheduled == [] and settler.full_collections == 0
+    gc.collect()
+    assert settler.full_collections == 1 and len(scheduled) == 1
+    assert gc.get_freeze_count() == 0  # only when the loop runs it
+    scheduled[0]()
+    assert settler.freezes == 1 and gc.get_freeze_count() >= len(kept)
 
 
-def test_a_quick_full_collection_freezes_nothing(
-        scheduled: list[Callable[[], None]]) -> None:
-    settler = HeapSettler(slow_ms=60_000.0, schedule=scheduled.append)
-    settler.install()
-    try:
-        gc.collect()
-        assert settler.full_collections == 1 and settler.last_full_ms < 60_000
-        assert scheduled == []
-    finally:
-        settler.uninstall()
+def test_a_quick_full_collection_freezes_nothing(installed: Settle) -> None:
+    settler, scheduled = installed(60_000.0)
+    gc.collect()
+    assert settler.full_collections == 1 and settler.last_full_ms < 60_000
+    assert scheduled == []
 
 
 def test_settle_freezes_now_and_leaked_counts_cyclic_garbage_left_frozen() -> None:
