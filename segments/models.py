@@ -42,8 +42,6 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from typing import Any, NamedTuple
 
-from river import compose, linear_model, metrics, optim, preprocessing
-
 from segments.btyd import (
     BgNbdParams,
     FitError,
@@ -364,6 +362,10 @@ class OnlineClassifier:
     (docs/models.md has the comparison)."""
 
     def __init__(self, name: str, warm_after: int) -> None:
+        # River loads with the first model, not with every command: through
+        # river.linear_model it imports scipy.stats, seconds of start-up
+        from river import compose, linear_model, metrics, optim, preprocessing
+
         self.name = name
         self.warm_after = warm_after
         self.model = compose.Pipeline(
