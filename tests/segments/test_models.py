@@ -329,16 +329,25 @@ def test_erasure_leaves_the_cluster_counts() -> None:
 
 # --- BG/NBD refits --------------------------------------------------------------------
 
-def _buyers(run: Run, until_days: int = 40) -> None:
-    """Repeat buyers on partition 0: enough to fit BG/NBD."""
+def _buyers(run: Run, until_days: int = 90) -> None:
+    """Buyers on partition 0 drawn from a BG/NBD process: gamma purchase rates (mean
+    one purchase in 5 days), beta dropout after each purchase (mean 1 in 4).
+
+    Data that identify the model: from 90 days on, the optimum's log-parameters stay
+    within |4| for every seed tried (bounds at 25). Repeat buyers who never drop out
+    put the optimum on the boundary instead, where the verdict depended on the CPU's
+    BLAS kernel (issue 15)."""
     rng = random.Random(7)
     events = []
-    for c in range(60):
+    for c in range(150):
+        rate = rng.gammavariate(2.0, 1 / 10.0)  # purchases per day
+        dropout = rng.betavariate(1.0, 3.0)
         t = T0 + rng.randrange(0, 3 * DAY_MS)
-        rate = 2 + c % 9
         while t < T0 + until_days * DAY_MS:
             events.append((t, c, 10.0 + 3 * (c % 7) + rng.random() * 5))
-            t += rng.randrange(DAY_MS, rate * DAY_MS)
+            if rng.random() < dropout:
+                break
+            t += int(rng.expovariate(rate) * DAY_MS) + 1
     for t, c, revenue in sorted(events):
         run.send(f"b{c}", "purchase", t, revenue=round(revenue, 2))
 
@@ -354,17 +363,18 @@ def test_refit_is_applied_exactly_apply_after_later(pooled: bool) -> None:
 
 
 def _refit_timing(run: Run) -> None:
-    _buyers(run, until_days=30)
+    _buyers(run, until_days=90)
     models = run.models()
     # the refit instant after the data, and its apply instant
-    instant = _refit_instants(T0 + 30 * DAY_MS)
+    instant = _refit_instants(T0 + 90 * DAY_MS)
     run.processor.tick(0, instant + 1)  # starts the refit at `instant`
     assert models.pending is not None and models.pending[0] == instant
     refits = models.refits
     run.processor.tick(0, instant + HOUR_MS - 1)
     assert models.refits == refits and models.pending is not None
     run.processor.tick(0, instant + HOUR_MS)
-    assert models.pending is None and models.refits == refits + 1
+    assert models.pending is None and models.refit_note == ""
+    assert models.refits == refits + 1
     assert models.refit_applied == instant + HOUR_MS
     f = run.processor.engine.features(run.state("b3"), instant + HOUR_MS, None, models)
     assert 0.0 <= f["p_alive"] <= 1.0 and f["expected_clv_365d"] >= 0.0
@@ -382,9 +392,9 @@ def _slow_submit(pool: ThreadPoolExecutor) -> Any:
 def test_refit_in_a_pool_gives_the_same_outputs_as_inline() -> None:
     def story(run: Run) -> list[bytes]:
         out: list[bytes] = []
-        _buyers(run, until_days=60)
+        _buyers(run, until_days=120)
         for n in range(20):
-            out.extend(_values(run.send(f"b{n}", "product_view", T0 + (60 + n) * DAY_MS)))
+            out.extend(_values(run.send(f"b{n}", "product_view", T0 + (120 + n) * DAY_MS)))
         out.extend(_values(run.processor.tick(0, T0 + 200 * DAY_MS)))
         return out
 
@@ -400,11 +410,11 @@ def test_refit_in_a_pool_gives_the_same_outputs_as_inline() -> None:
 
 def test_a_broken_refit_pool_keeps_the_parameters_and_the_stream_going() -> None:
     run = Run()
-    _buyers(run, until_days=30)
+    _buyers(run, until_days=90)
     models = run.models()
-    run.processor.tick(0, _refit_instants(T0 + 30 * DAY_MS) + HOUR_MS)  # a real fit
+    run.processor.tick(0, _refit_instants(T0 + 90 * DAY_MS) + HOUR_MS)  # a real fit
     fitted = (models.bg, models.refits)
-    assert fitted[0] is not None
+    assert fitted[0] is not None, models.refit_note
 
     def broken(fn: Any, *args: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -412,7 +422,7 @@ def test_a_broken_refit_pool_keeps_the_parameters_and_the_stream_going() -> None
         return future
 
     models.submit = broken
-    later = _refit_instants(T0 + 30 * DAY_MS) + 7 * DAY_MS
+    later = _refit_instants(T0 + 90 * DAY_MS) + 7 * DAY_MS
     run.processor.tick(0, later + HOUR_MS + 1)  # starts and applies the failed refit
     assert (models.bg, models.refits) == fitted and "the pool died" in models.refit_note
     assert models.pending is None
