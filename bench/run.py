@@ -11,6 +11,7 @@ import time
 import orjson
 
 from segments import Engine, Gate, MemoryStore, Processor, Source, load_default
+from segments.codec import encode_state
 
 ADD_TO_CART = orjson.dumps({
     "event_id": "e-000123", "customer_id": "c-42", "type": "add_to_cart",
@@ -63,7 +64,7 @@ def main() -> None:
     for i, raw in enumerate(events):
         outputs += len(processor.process(raw, Source("bench", 0, i), NOW))
     elapsed = time.perf_counter() - start
-    state_bytes = sum(len(orjson.dumps(s.to_dict())) for s in processor.store.data.values())
+    state_bytes = sum(len(encode_state(s)) for s in processor.store.data.values())
     customers = len(processor.store.data)
     print(f"processor (default definitions, 5,000 customers): {len(events) / elapsed:,.0f} "
           f"events/s, {outputs:,} records, {state_bytes / customers:,.0f} bytes of state "

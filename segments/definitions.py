@@ -41,7 +41,7 @@ __all__ = [
     "Definitions",
     "DefinitionsError",
     "MomentDef",
-    "Policies",
+    "PolicySettings",
     "SegmentDef",
     "load_default",
     "load_definitions",
@@ -86,7 +86,7 @@ class MomentDef:
 
 
 @dataclass(frozen=True)
-class Policies:
+class PolicySettings:
     holdout: float = 0.05
     frequency_cap_per_day: int = 3
     quiet_hours: tuple[str, str] | None = ("22:00", "08:00")
@@ -110,7 +110,7 @@ class Policies:
 class Definitions:
     segments: Mapping[str, SegmentDef]
     moments: Mapping[str, MomentDef]
-    policies: Policies = field(default_factory=Policies)
+    policies: PolicySettings = field(default_factory=PolicySettings)
     settings: Mapping[str, Any] = field(default_factory=dict)
     version: str = ""
 
@@ -313,7 +313,7 @@ def _quiet(loader: _Loader, where: str, value: object) -> tuple[str, str]:
     raise loader.fail(where, "quiet_hours", 'must be ["HH:MM", "HH:MM"] (local start, end)')
 
 
-def _policies(loader: _Loader, entry: object) -> Policies:
+def _policies(loader: _Loader, entry: object) -> PolicySettings:
     entry = loader.check_keys("policies", entry, _POLICY_KEYS)
     holdout = entry.get("holdout", 0.05)
     if not isinstance(holdout, (int, float)) or not 0 <= holdout < 1:
@@ -329,7 +329,7 @@ def _policies(loader: _Loader, entry: object) -> Policies:
     if refresh < 60_000:
         raise loader.fail("policies", "rfm_refresh", "must be at least 1m")
     models = _model_policies(loader, entry)
-    return replace(Policies(
+    return replace(PolicySettings(
         holdout=float(holdout),
         frequency_cap_per_day=int(entry.get("frequency_cap_per_day", 3)),
         quiet_hours=_quiet(loader, "policies", quiet) if quiet else None,

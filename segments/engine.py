@@ -20,20 +20,29 @@ the order of their causes. No I/O, no clock of its own: time comes in as argumen
 [('buyer', 'entered')]
 >>> s.due == 90 * 86_400_000
 True
->>> [(o.value["segment"], o.value["at"]) for o in engine.on_time(s, now=s.due + 1)]
+>>> [(o.value["segment"], o.value["at"]) for o in engine.on_time(s, now=s.due + 1).outputs]
 [('lapsed', '1970-04-01T00:00:00.000Z')]
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from segments.definitions import Definitions, MomentDef
 from segments.events import Interaction
 from segments.features import Features
-from segments.models import FEATURE_MODELS, PartitionModels, open_dues
-from segments.moments import Candidate, Policies
+from segments.models.examples import examples_due
+from segments.models.versions import FEATURE_MODELS
+from segments.moments import (
+    Candidate,
+    PendingTrigger,
+    TriggerPolicy,
+    cancel_pending,
+    pend,
+    pending_due,
+    take_ready,
+)
 from segments.records import (
     MICRO_MOMENTS,
     MICRO_MOMENTS_SUPPRESSED,
@@ -48,7 +57,18 @@ from segments.schedule import Schedule, time_dependent_segments
 from segments.state import CustomerState, apply
 from segments.timefmt import local_time
 
-__all__ = ["Engine"]
+if TYPE_CHECKING:
+    from segments.models.partition import PartitionModels
+
+__all__ = ["Engine", "TimeStep"]
+
+
+class TimeStep(NamedTuple):
+    """What :meth:`Engine.on_time` did: the records, and whether the state changed
+    beyond them (an open model example labelled or captured), so it needs a write."""
+
+    outputs: list[Output]
+    changed: bool
 
 
 class Engine:
@@ -59,7 +79,7 @@ class Engine:
         self.default_tz = definitions.policies.default_tz
         self.schedule = Schedule(definitions)
         self.time_dependent = time_dependent_segments(definitions)
-        self.policies = Policies(definitions)
+        self.trigger_policy = TriggerPolicy(definitions)
         # moments detected together are tried highest priority first
         self.moment_order = sorted(definitions.moments.values(),
                                    key=lambda m: (-m.priority, m.name))
@@ -110,11 +130,11 @@ class Engine:
         outputs.extend(self._moments(state, features, event, now, models))
         if models is not None and self.reads_models:
             models.stamp(state, features)
-        state.due = self._next_due(state, now)
+        state.due = self.next_due(state, now)
         return outputs
 
     def on_time(self, state: CustomerState, now: int, rfm: RfmCuts | None = None, *,
-                live: bool = False, models: PartitionModels | None = None) -> list[Output]:
+                live: bool = False, models: PartitionModels | None = None) -> TimeStep:
         """Fire every time-based transition due before ``now``, each at its instant.
 
         With ``live``, ``now`` is the wall clock too: a delayed or held trigger whose
@@ -126,20 +146,21 @@ class Engine:
         outputs = self.on_definitions(state, now, rfm, models) if self._outdated(state) else []
         only = self.time_dependent if models is None else \
             self.time_dependent | self.model_segments
+        changed = False
         while state.due is not None and state.due < now:
             due = state.due
             # The condition flips at `due`; read it just after, where strict
             # comparisons (`> 90`) already hold.
             features = self.features(state, due + 1, rfm, models)
-            if models is not None:
-                models.on_due(state, due, features)
+            if models is not None and models.on_due(state, due, features):
+                changed = True
             outputs.extend(self._segment_changes(state, features, Cause("time"), at=due,
                                                  only=only, models=models))
             outputs.extend(self._fire_pending(state, due, now if live else due, rfm, models))
             if models is not None and self.reads_models:
                 models.stamp(state, features)
-            state.due = self._next_due(state, due + 1)
-        return outputs
+            state.due = self.next_due(state, due + 1)
+        return TimeStep(outputs, changed)
 
     def on_definitions(self, state: CustomerState, now: int, rfm: RfmCuts | None = None,
                        models: PartitionModels | None = None) -> list[Output]:
@@ -147,7 +168,7 @@ class Engine:
         state.definitions = self.definitions.version
         outputs = self._segment_changes(state, self.features(state, now, rfm, models),
                                         Cause("definitions"), at=now, models=models)
-        state.due = self._next_due(state, now)
+        state.due = self.next_due(state, now)
         return outputs
 
     def on_rescore(self, state: CustomerState, at: int, rfm: RfmCuts | None,
@@ -217,22 +238,19 @@ class Engine:
             outputs.append(Output(SEGMENT_CHANGES, state.customer_id, value))
         return outputs
 
-    def _next_due(self, state: CustomerState, now: int) -> int | None:
-        due = self.schedule.next_due(state, now)
-        pending = state.moments.get("pending")
-        if pending:
-            first = min(entry[0] for entry in pending)
-            due = first if due is None else min(due, first)
-        if state.models:
-            labels = open_dues(state)
-            if labels is not None:
-                due = labels if due is None else min(due, labels)
-        return due
+    def next_due(self, state: CustomerState, now: int) -> int | None:
+        """The customer's next due instant (at or after ``now``, or a pending one that
+        is already late): where a rule may flip (segments.schedule), a pending trigger
+        fires (segments.moments) or an open model example reaches its horizon
+        (segments.models.examples). The due index wakes the customer there."""
+        dues = [due for due in (self.schedule.next_due(state, now), pending_due(state),
+                                examples_due(state)) if due is not None]
+        return min(dues) if dues else None
 
     def _moments(self, state: CustomerState, features: Features, event: Interaction,
                  now: int, models: PartitionModels | None) -> list[Output]:
         outputs = []
-        self._cancel(state, event)
+        cancel_pending(state, event, self.definitions.moments)
         event_view = _event_view(event)
         member = _member_of(state)
         for moment in self.moment_order:
@@ -244,8 +262,8 @@ class Engine:
             items = _items(event)
             if moment.delay_ms:  # (re)start the wait; the due index fires it
                 due = event.ts + moment.delay_ms
-                self._pend(state, [due, moment.name, "delay", event.event_id, score,
-                                   due + moment.ttl_ms, items], replace=True)
+                pend(state, PendingTrigger(due, moment.name, "delay", event.event_id, score,
+                                           due + moment.ttl_ms, items), replace=True)
                 continue
             candidate = Candidate(moment.name, score, event.ts, event.ts + moment.ttl_ms,
                                   Cause("event", event.event_id), items)
@@ -263,12 +281,13 @@ class Engine:
     def _deliver(self, state: CustomerState, moment: MomentDef,
                  candidate: Candidate, models: PartitionModels | None) -> Output:
         """Apply the policies; the trigger, or its suppressed record."""
-        reason, held_until = self.policies.decide(state, moment, candidate)
+        reason, held_until = self.trigger_policy.decide(state, moment, candidate)
         if reason is None or reason == "holdout":
-            self.policies.record_sent(state, moment, candidate.at)
+            self.trigger_policy.record_sent(state, moment, candidate.at)
         elif held_until is not None:
-            self._pend(state, [held_until, moment.name, "held", candidate.cause.event_id,
-                               candidate.score, candidate.expires_at, candidate.items])
+            pend(state, PendingTrigger(held_until, moment.name, "held",
+                                       candidate.cause.event_id, candidate.score,
+                                       candidate.expires_at, candidate.items))
         record = micro_moment(
             state.customer_id, candidate.moment, candidate.score, candidate.at,
             candidate.expires_at - candidate.at, candidate.cause,
@@ -285,48 +304,21 @@ class Engine:
     def _fire_pending(self, state: CustomerState, instant: int, now: int,
                       rfm: RfmCuts | None, models: PartitionModels | None) -> list[Output]:
         """Delayed and held triggers due at or before ``instant``."""
-        pending = state.moments.get("pending")
-        if not pending:
-            return []
-        ready = sorted((e for e in pending if e[0] <= instant), key=lambda e: (e[0], e[1]))
-        if not ready:
-            return []
-        state.moments["pending"] = [e for e in pending if e[0] > instant]
         outputs = []
-        for due, name, kind, event_id, score, expires_at, items in ready:
-            moment = self.definitions.moments.get(name)
-            if moment is None or now > expires_at:
+        for trigger in take_ready(state, instant):
+            moment = self.definitions.moments.get(trigger.moment)
+            if moment is None or now > trigger.expires_at:
                 continue  # no longer defined, or the moment passed while we were down
-            if kind == "delay" and moment.still is not None:
-                features = self.features(state, due, rfm, models)
+            if trigger.kind == "delay" and moment.still is not None:
+                features = self.features(state, trigger.due, rfm, models)
                 if not moment.still.evaluate(features, segment=_member_of(state)):
                     continue
-            candidate = Candidate(name, score, due, expires_at,
-                                  Cause("time", event_id, due=due), items)
+            candidate = Candidate(trigger.moment, trigger.score, trigger.due,
+                                  trigger.expires_at,
+                                  Cause("time", trigger.event_id, due=trigger.due),
+                                  trigger.items)
             outputs.append(self._deliver(state, moment, candidate, models))
         return outputs
-
-    def _pend(self, state: CustomerState, entry: list[Any], replace: bool = False) -> None:
-        pending = state.moments.setdefault("pending", [])
-        if replace:
-            pending[:] = [e for e in pending if not (e[1] == entry[1] and e[2] == entry[2])]
-        pending.append(entry)
-
-    def _cancel(self, state: CustomerState, event: Interaction) -> None:
-        pending = state.moments.get("pending")
-        if not pending:
-            return
-        kept = []
-        for entry in pending:
-            moment = self.definitions.moments.get(entry[1])
-            if moment is not None and event.type in moment.cancel_on:
-                # only an event at or after the one that started it cancels it
-                started = entry[0] - moment.delay_ms if entry[2] == "delay" \
-                    else entry[5] - moment.ttl_ms
-                if event.ts >= started:
-                    continue
-            kept.append(entry)
-        state.moments["pending"] = kept
 
     def _trigger_context(self, state: CustomerState, at: int) -> dict[str, Any]:
         ctx = state.context

@@ -1,6 +1,6 @@
 """Micro-moment policies: whether a detected moment reaches the customer, and when.
 
-A detected moment is a :class:`Candidate`. :class:`Policies` applies the checks in
+A detected moment is a :class:`Candidate`. :class:`TriggerPolicy` applies the checks in
 this order, and the first that fails names the suppression reason:
 
 1. ``no_consent``: no marketing consent (by default consent must be given explicitly;
@@ -36,16 +36,19 @@ True
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from segments.definitions import Definitions, MomentDef
+from segments.events import Interaction
 from segments.records import Cause
 from segments.state import CustomerState
 from segments.timefmt import local_time
 
-__all__ = ["Candidate", "Policies", "holdout_bucket", "hour_ms", "quiet_until"]
+__all__ = ["Candidate", "PendingTrigger", "TriggerPolicy", "cancel_pending", "holdout_bucket",
+           "hour_ms", "pend", "pending_due", "quiet_until", "take_ready"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,72 @@ class Candidate:
     expires_at: int           # the moment has passed after this
     cause: Cause
     items: list[dict[str, Any]]
+
+
+class PendingTrigger(NamedTuple):
+    """A trigger waiting in ``state.moments["pending"]`` for its instant: a delayed
+    moment (``kind`` "delay", e.g. cart abandonment) or one held over quiet hours
+    ("held"). The due index wakes the customer at ``due``."""
+
+    due: int
+    moment: str
+    kind: str                   # "delay" or "held"
+    event_id: str | None        # the event that started it
+    score: float
+    expires_at: int
+    items: list[dict[str, Any]]
+
+
+def _pending(state: CustomerState) -> list[PendingTrigger]:
+    pending: list[PendingTrigger] = state.moments.get("pending") or []
+    return pending
+
+
+def pending_due(state: CustomerState) -> int | None:
+    """The earliest instant a pending trigger of the customer falls due."""
+    pending = _pending(state)
+    return min(t.due for t in pending) if pending else None
+
+
+def pend(state: CustomerState, trigger: PendingTrigger, *, replace: bool = False) -> None:
+    """Add a pending trigger; with ``replace``, the same moment's same kind of wait is
+    restarted (a new matching event restarts a delay)."""
+    pending = state.moments.setdefault("pending", [])
+    if replace:
+        pending[:] = [t for t in pending
+                      if not (t.moment == trigger.moment and t.kind == trigger.kind)]
+    pending.append(trigger)
+
+
+def cancel_pending(state: CustomerState, event: Interaction,
+                   moments: Mapping[str, Any]) -> None:
+    """Drop the pending triggers ``event`` cancels (its type is in the moment's
+    ``cancel_on``), if it came at or after the event that started them."""
+    pending = _pending(state)
+    if not pending:
+        return
+    kept = []
+    for trigger in pending:
+        moment = moments.get(trigger.moment)
+        if moment is not None and event.type in moment.cancel_on:
+            started = trigger.due - moment.delay_ms if trigger.kind == "delay" \
+                else trigger.expires_at - moment.ttl_ms
+            if event.ts >= started:
+                continue
+        kept.append(trigger)
+    state.moments["pending"] = kept
+
+
+def take_ready(state: CustomerState, instant: int) -> list[PendingTrigger]:
+    """Remove and return the triggers due at or before ``instant``, in order of due
+    instant, then moment name."""
+    pending = _pending(state)
+    if not pending:
+        return []
+    ready = sorted((t for t in pending if t.due <= instant), key=lambda t: (t.due, t.moment))
+    if ready:
+        state.moments["pending"] = [t for t in pending if t.due > instant]
+    return ready
 
 
 def holdout_bucket(customer_id: str, salt: str = "") -> float:
@@ -92,8 +161,9 @@ def quiet_until(at: int, quiet: tuple[str, ...], tz: str | None,
     return int(ends.timestamp() * 1000)
 
 
-class Policies:
-    """The checks of one definitions file; memory lives in ``state.moments``."""
+class TriggerPolicy:
+    """Decides whether a detected moment reaches the customer: the checks of one
+    definitions file, in the order above; their memory lives in ``state.moments``."""
 
     def __init__(self, definitions: Definitions) -> None:
         self.policies = definitions.policies

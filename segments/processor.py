@@ -2,8 +2,10 @@
 
 :class:`Processor` is the whole worker minus Kafka: the Faust adapter feeds it records
 and produces what it returns; ``segstream replay --offline`` feeds it a file. Both run
-this same code, which is why their outputs agree. State lives behind
-:class:`StateStore` (a Faust table in the worker, a dict offline).
+this same code, which is why their outputs agree. Customer state lives behind
+:class:`StateStore` (a Faust table in the worker, a dict offline); everything else a
+partition needs (clock, due index, RFM population, models, accounting) is its
+:class:`~segments.partition.Partition`.
 
 >>> from segments.definitions import parse_definitions
 >>> from segments.engine import Engine
@@ -18,25 +20,29 @@ this same code, which is why their outputs agree. State lives behind
 []
 >>> p.stats[0].as_dict()["duplicates"]
 1
+>>> p.partition(0).clock
+1000000000000
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from segments.engine import Engine
 from segments.events import Interaction
+from segments.features import Features
 from segments.gate import Gate, Rejection
-from segments.models import OnLabel, PartitionModels, Submit
+from segments.partition import Partition, PartitionStats
 from segments.records import DEAD_LETTERS, Output, dead_letter
-from segments.rfm import RfmPopulation, RfmValues
+from segments.rfm import RfmValues
 from segments.state import CustomerState, event_hash
 from segments.timefmt import DAY_MS
+
+if TYPE_CHECKING:
+    from segments.models import OnLabel, PartitionModels, Submit
 
 __all__ = ["MemoryStore", "PartitionStats", "Processor", "Source", "StateStore"]
 
@@ -80,42 +86,6 @@ class Source:
     timestamp: int | None = None
 
 
-@dataclass(slots=True)
-class PartitionStats:
-    """Accounting: consumed == applied + dead-lettered + duplicates, always."""
-
-    consumed: int = 0
-    applied: int = 0
-    duplicates: int = 0
-    dead_lettered: Counter[str] = field(default_factory=Counter)
-    time_transitions: int = 0
-    # what came out: (segment, entered|exited), (moment, sent|<suppression reason>)
-    segment_changes: Counter[tuple[str, str]] = field(default_factory=Counter)
-    triggers: Counter[tuple[str, str]] = field(default_factory=Counter)
-    members: Counter[str] = field(default_factory=Counter)  # current, per segment
-
-    def count(self, outputs: list[Output]) -> None:
-        for output in outputs:
-            value = output.value
-            segment = value.get("segment")
-            if segment is not None:
-                change = value["change"]
-                self.segment_changes[(segment, change)] += 1
-                self.members[segment] += 1 if change == "entered" else -1
-            elif "moment" in value:
-                self.triggers[(value["moment"], value.get("suppressed", "sent"))] += 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "consumed": self.consumed,
-            "applied": self.applied,
-            "duplicates": self.duplicates,
-            "dead_lettered": sum(self.dead_lettered.values()),
-            "dead_lettered_by_reason": dict(sorted(self.dead_lettered.items())),
-            "time_transitions": self.time_transitions,
-        }
-
-
 class Processor:
     """Runs the core over records of any number of partitions, each with its own clock."""
 
@@ -134,32 +104,126 @@ class Processor:
         self.live = live
         self.dedupe_window_ms = dedupe_window_ms
         self.dedupe_limit = dedupe_limit
-        self.stats: dict[int, PartitionStats] = {}
-        self.clocks: dict[int, int] = {}
-        self._due: dict[int, list[tuple[int, str]]] = {}
-        self.populations: dict[int, RfmPopulation] = {}
         self.models_enabled = models
         self.submit = submit
         self.on_label = on_label
-        self.partition_models: dict[int, PartitionModels] = {}
+        # accounting per partition number: it outlives a partition a rebalance takes
+        self.stats: dict[int, PartitionStats] = {}
+        self._partitions: dict[int, Partition] = {}
+
+    # ---- partitions ------------------------------------------------------------
+
+    @property
+    def partitions(self) -> Mapping[int, Partition]:
+        """The partitions this processor holds now, by number."""
+        return self._partitions
+
+    def partition(self, number: int) -> Partition:
+        """Partition ``number``, created on first use."""
+        partition = self._partitions.get(number)
+        if partition is None:
+            partition = self._partitions[number] = self._new_partition(number)
+        return partition
+
+    def _new_partition(self, number: int) -> Partition:
+        stats = self.stats.setdefault(number, PartitionStats())
+        models = None
+        if self.models_enabled:
+            # imported with the first model: it loads SciPy and River, seconds of
+            # start-up that the commands without models do not pay
+            from segments.models.partition import PartitionModels
+
+            models = PartitionModels(number, self.engine.definitions.policies,
+                                     submit=self.submit, on_label=self.on_label)
+        return Partition(number, self.engine.definitions.policies, stats, models)
+
+    def models_by_partition(self) -> dict[int, PartitionModels]:
+        """The models of the partitions held now, by number (empty without models)."""
+        return {n: p.models for n, p in sorted(self._partitions.items())
+                if p.models is not None}
+
+    def models(self, number: int) -> PartitionModels | None:
+        """The partition's models (None when the processor runs without models)."""
+        return self.partition(number).models
+
+    def now(self, number: int, wall: int) -> int | None:
+        """The partition's clock: event time, and in live mode the wall clock too."""
+        partition = self._partitions.get(number)
+        if partition is None:
+            return wall if self.live else None
+        return partition.now(wall, self.live)
+
+    def features(self, state: CustomerState, number: int | None, wall: int) -> Features:
+        """The customer's features as the partition sees them now (what
+        ``segstream profile`` shows): its clock, its RFM cut points, the scores the
+        customer was last evaluated with."""
+        partition = self._partitions.get(number) if number is not None else None
+        now = (self.now(number, wall) if number is not None else None) or 0
+        now = max(now, state.last_seen or 0)
+        rfm = partition.rfm_cuts if partition is not None else None
+        return self.engine.features(state, now, rfm)
+
+    def recover(self, number: int, states: Iterable[tuple[str, CustomerState]]) -> None:
+        """Rebuild the due index and the RFM population of a partition from its table
+        after a restart. The RFM cut points are recomputed at once, at the last refresh
+        instant of the recovered clock; they may differ slightly from the ones before
+        the restart, which were taken from the population as it was then. The models'
+        derived state (BG/NBD summaries, cluster counts) is rebuilt; their learned
+        state is kept (a checkpoint restores it: ``partition.models.restore``)."""
+        old = self.partition(number)
+        partition = self._partitions[number] = Partition(
+            number, self.engine.definitions.policies, old.stats, old.models)
+        partition.clock = old.clock
+        version = self.engine.definitions.version
+        members = partition.stats.members
+        members.clear()
+        models = partition.models
+        if models is not None:
+            models.reset_derived()
+        population = partition.population
+        clock = partition.clock or 0
+        dues: list[tuple[str, int | None]] = []
+        for key, state in states:
+            population.update(key, _rfm_values(state))
+            if models is not None:
+                models.observe_recovered(key, state)
+            members.update(state.segments)
+            if state.last_seen is not None:
+                clock = max(clock, state.last_seen)
+            if state.definitions not in (None, version):
+                state.due = min(state.due or 0, state.last_seen or 0)
+            dues.append((key, state.due))
+        partition.due.rebuild(dues)
+        if clock:
+            partition.clock = clock
+            instant = population.refresh_due(clock + 1)
+            if instant is not None:
+                population.refresh(instant)
+
+    def forget(self, number: int) -> None:
+        """Drop what this processor holds for a partition taken away by a rebalance
+        (its accounting stays)."""
+        self._partitions.pop(number, None)
+
+    # ---- records and time ------------------------------------------------------
 
     def process(self, raw: bytes, source: Source, wall: int) -> list[Output]:
         """One consumed record in, the records it causes out (dead letter included)."""
-        outputs = self._process(raw, source, wall)
+        partition = self.partition(source.partition)
+        outputs = self._process(partition, raw, source, wall)
         if outputs:
-            self.stats[source.partition].count(outputs)
+            partition.stats.count(outputs)
         return outputs
 
-    def _process(self, raw: bytes, source: Source, wall: int) -> list[Output]:
-        partition = source.partition
-        stats = self.stats.setdefault(partition, PartitionStats())
+    def _process(self, partition: Partition, raw: bytes, source: Source,
+                 wall: int) -> list[Output]:
+        stats = partition.stats
         stats.consumed += 1
         checked = self.gate.check(raw, wall)
         if isinstance(checked, Rejection):
             return [self._dead_letter(stats, checked, raw, source, wall)]
         event = checked
-        clock = max(self.clocks.get(partition, event.ts), event.ts)
-        self.clocks[partition] = clock
+        clock = partition.advance(event.ts)
         now = max(clock, wall) if self.live else clock
         outputs = self._tick(partition, now)
         state = self.store.get(event.customer_id)
@@ -172,7 +236,7 @@ class Processor:
             outputs.extend(self._apply(partition, state, event, now))
         except Exception as exc:  # a bug must not stop the partition: keep the record
             log.exception("processing failed for %s", source)
-            self.store.put(partition, event.customer_id, state)
+            self.store.put(partition.number, event.customer_id, state)
             failure = Rejection("processing_error", f"{type(exc).__name__}: {exc}",
                                 None, event.customer_id)
             outputs.append(self._dead_letter(stats, failure, raw, source, wall))
@@ -180,19 +244,20 @@ class Processor:
         stats.applied += 1
         return outputs
 
-    def tick(self, partition: int, now: int) -> list[Output]:
-        """Fire the time-based transitions of ``partition`` that fell due before ``now``:
-        customers' due instants and, in their place in time, an RFM refresh."""
+    def tick(self, number: int, now: int) -> list[Output]:
+        """Fire the time-based transitions of partition ``number`` that fell due before
+        ``now``: customers' due instants and, in their place in time, an RFM refresh."""
+        partition = self.partition(number)
         outputs = self._tick(partition, now)
         if outputs:
-            self.stats.setdefault(partition, PartitionStats()).count(outputs)
+            partition.stats.count(outputs)
         return outputs
 
-    def _tick(self, partition: int, now: int) -> list[Output]:
+    def _tick(self, partition: Partition, now: int) -> list[Output]:
         """Customers' due instants and the partition's own instants (RFM refresh,
         BG/NBD refit start and apply), each in its place in time."""
-        population = self.population(partition)
-        models = self.models(partition)
+        population = partition.population
+        models = partition.models
         outputs: list[Output] = []
         while True:
             steps = []
@@ -222,81 +287,35 @@ class Processor:
         outputs.extend(self._fire(partition, now))
         return outputs
 
-    def models(self, partition: int) -> PartitionModels | None:
-        """The partition's models (None when the processor runs without models)."""
-        if not self.models_enabled:
-            return None
-        models = self.partition_models.get(partition)
-        if models is None:
-            on_label = self.on_label
-            models = self.partition_models[partition] = PartitionModels(
-                partition, self.engine.definitions.policies, submit=self.submit,
-                on_label=on_label)
-        return models
-
-    def models_snapshot(self, partition: int) -> bytes | None:
-        """The partition's learned model state, for a checkpoint; None without models."""
-        models = self.partition_models.get(partition) if self.models_enabled else None
-        return None if models is None else models.snapshot()
-
-    def restore_models(self, partition: int, data: bytes) -> None:
-        """Load a checkpoint; before or after :meth:`recover`, either order works."""
-        models = self.models(partition)
-        if models is not None:
-            models.restore(data)
-
-    def models_dirty(self, partition: int) -> int:
-        """Model updates (labels learned, clusterer moves, refits) since the last
-        snapshot: when to checkpoint."""
-        models = self.partition_models.get(partition)
-        return 0 if models is None else models.dirty
-
-    def refit_in_flight(self, partition: int) -> bool:
-        """A BG/NBD refit of the partition is still running (a snapshot would wait)."""
-        models = self.partition_models.get(partition)
-        return models is not None and models.refit_running()
-
-    def models_version(self, partition: int) -> str:
-        """Every model's version on the partition, e.g. for a log line."""
-        models = self.partition_models.get(partition)
-        return "no models" if models is None else models.version_string(
-            ("propensity", "churn", "cluster", "btyd"))
-
-    def population(self, partition: int) -> RfmPopulation:
-        population = self.populations.get(partition)
-        if population is None:
-            policies = self.engine.definitions.policies
-            population = self.populations[partition] = RfmPopulation(
-                refresh_ms=policies.rfm_refresh_ms, min_buyers=policies.rfm_min_buyers)
-        return population
-
-    def _fire(self, partition: int, now: int) -> list[Output]:
-        heap = self._due.get(partition)
+    def _fire(self, partition: Partition, now: int) -> list[Output]:
         outputs: list[Output] = []
-        rfm = self.population(partition).cuts
-        models = self.models(partition)
-        while heap and heap[0][0] < now:
-            due, key = heapq.heappop(heap)
-            state = self.store.get(key)
-            if state is None or state.due != due:
-                continue  # superseded: the customer was re-scheduled or erased
-            if models is not None:
-                models.touched = False
-            fired = self.engine.on_time(state, now, rfm, live=self.live, models=models)
+        rfm = partition.rfm_cuts
+        models = partition.models
+        store = self.store
+
+        def current(key: str) -> int | None:  # a re-scheduled or erased entry is stale
+            state = store.get(key)
+            return None if state is None else state.due
+
+        for _, key in partition.due.pop_due(now, current):
+            state = store.get(key)
+            assert state is not None
+            fired, changed = self.engine.on_time(state, now, rfm, live=self.live,
+                                                 models=models)
             if fired:
-                self.stats.setdefault(partition, PartitionStats()).time_transitions += len(fired)
+                partition.stats.time_transitions += len(fired)
                 outputs.extend(fired)
-            if fired or (models is not None and models.touched):
+            if fired or changed:
                 # a label learned or an example opened must not be learned twice
-                self.store.put(partition, key, state)
+                store.put(partition.number, key, state)
             # else only the due instant moved, in the object the store holds: no write.
             # After a restart the stored, earlier due fires again on the same state and
             # again changes nothing, so skipping the changelog record loses nothing.
-            self._schedule(partition, key, state)
+            partition.due.push(key, state.due)
         return outputs
 
-    def _rescore(self, partition: int, at: int) -> list[Output]:
-        population = self.population(partition)
+    def _rescore(self, partition: Partition, at: int) -> list[Output]:
+        population = partition.population
         changed = population.refresh(at)
         if not self.engine.reads_rfm:
             return []
@@ -305,91 +324,36 @@ class Processor:
             state = self.store.get(key)
             if state is None:
                 continue
-            fired = self.engine.on_rescore(state, at, population.cuts,
-                                           self.models(partition))
+            fired = self.engine.on_rescore(state, at, population.cuts, partition.models)
             if fired:
-                self.stats.setdefault(partition, PartitionStats()).time_transitions += len(fired)
+                partition.stats.time_transitions += len(fired)
                 outputs.extend(fired)
-                self.store.put(partition, key, state)
+                self.store.put(partition.number, key, state)
         return outputs
 
-    def now(self, partition: int, wall: int) -> int | None:
-        """The partition's clock: event time, and in live mode the wall clock too."""
-        clock = self.clocks.get(partition)
-        if self.live:
-            return wall if clock is None else max(clock, wall)
-        return clock
-
-    def recover(self, partition: int, states: Iterable[tuple[str, CustomerState]]) -> None:
-        """Rebuild the due index and the RFM population of a partition from its table
-        after a restart. The RFM cut points are recomputed at once, at the last refresh
-        instant of the recovered clock; they may differ slightly from the ones before
-        the restart, which were taken from the population as it was then. The models'
-        derived state (BG/NBD summaries, cluster counts) is rebuilt; their learned
-        state is kept (see :meth:`restore_models`)."""
-        heap: list[tuple[int, str]] = []
-        version = self.engine.definitions.version
-        clock = self.clocks.get(partition, 0)
-        self.populations.pop(partition, None)
-        population = self.population(partition)
-        members = self.stats.setdefault(partition, PartitionStats()).members
-        members.clear()
-        models = self.models(partition)
-        if models is not None:
-            models.reset_derived()
-        for key, state in states:
-            population.update(key, _rfm_values(state))
-            if models is not None:
-                models.observe_recovered(key, state)
-            members.update(state.segments)
-            if state.last_seen is not None:
-                clock = max(clock, state.last_seen)
-            if state.definitions not in (None, version):
-                state.due = min(state.due or 0, state.last_seen or 0)
-            if state.due is not None:
-                heap.append((state.due, key))
-        heapq.heapify(heap)
-        self._due[partition] = heap
-        if clock:
-            self.clocks[partition] = clock
-            instant = population.refresh_due(clock + 1)
-            if instant is not None:
-                population.refresh(instant)
-
-    def forget(self, partition: int) -> None:
-        """Drop what this processor holds for a partition taken away by a rebalance."""
-        self._due.pop(partition, None)
-        self.clocks.pop(partition, None)
-        self.populations.pop(partition, None)
-        self.partition_models.pop(partition, None)
-
-    def _apply(self, partition: int, state: CustomerState, event: Interaction,
+    def _apply(self, partition: Partition, state: CustomerState, event: Interaction,
                now: int) -> list[Output]:
-        population = self.population(partition)
-        models = self.models(partition)
+        population = partition.population
+        models = partition.models
         if event.type == "erase_request":
             outputs = self.engine.on_erase(state, event)
             if models is not None:
                 models.remove_customer(event.customer_id, state)
-            self.store.delete(partition, event.customer_id)
+            self.store.delete(partition.number, event.customer_id)
             population.update(event.customer_id, None)
             return outputs
         self._remember(state, event)
         due_before = state.due
         outputs = self.engine.on_event(state, event, now, population.cuts, models)
-        self.store.put(partition, event.customer_id, state)
+        self.store.put(partition.number, event.customer_id, state)
         if state.due != due_before:
             # an unchanged due already has its heap entry: pushing again per event grew
             # the heap by one entry per event (every customer has a label horizon)
-            self._schedule(partition, event.customer_id, state)
+            partition.due.push(event.customer_id, state.due)
         population.update(event.customer_id, _rfm_values(state))
         if models is not None:
             models.update_buyer(event.customer_id, state)
         return outputs
-
-    def _schedule(self, partition: int, key: str, state: CustomerState) -> None:
-        if state.due is not None:
-            heapq.heappush(self._due.setdefault(partition, []), (state.due, key))
 
     def _is_duplicate(self, state: CustomerState, event: Interaction) -> bool:
         return event_hash(event.event_id) in state.seen

@@ -22,13 +22,14 @@ from __future__ import annotations
 import hashlib
 from bisect import insort
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from segments import buckets
 from segments.events import Interaction
 from segments.timefmt import DAY_MS
 
-__all__ = ["COUNTED", "PII_KEYS", "CustomerState", "apply", "event_hash"]
+__all__ = ["COUNTED", "PII_KEYS", "BuyerDays", "CustomerState", "apply", "buyer_days",
+           "event_hash"]
 
 ORDER_HORIZON_MS = 365 * DAY_MS
 COUNTER_HORIZON_MS = 30 * DAY_MS
@@ -121,6 +122,31 @@ class CustomerState:
     @property
     def cart_value(self) -> float:
         return round(sum(float(item[0] * (item[1] or 0.0)) for item in self.cart.values()), 2)
+
+
+class BuyerDays(NamedTuple):
+    """A buyer as BG/NBD counts: in UTC days, all orders of a day one purchase."""
+
+    first_day: int       # the first purchase's day number
+    last_day: int        # the latest purchase's
+    repeat_days: int     # purchase days after the first (BG/NBD's frequency x)
+    monetary: float      # mean spend of those repeat days (0 without any)
+
+
+def buyer_days(state: CustomerState) -> BuyerDays | None:
+    """The customer's :class:`BuyerDays`; None before a purchase.
+
+    >>> buyer_days(CustomerState("c", first_purchase=0, last_purchase=3 * DAY_MS,
+    ...            purchases_total=3, revenue_total=30.0, purchase_days=2,
+    ...            first_day_revenue=10.0))
+    BuyerDays(first_day=0, last_day=3, repeat_days=1, monetary=20.0)
+    """
+    first, last = state.first_purchase, state.last_purchase
+    if first is None or last is None or state.purchases_total == 0:
+        return None
+    x = max(state.purchase_days - 1, 0)
+    monetary = max(state.revenue_total - state.first_day_revenue, 0.0) / x if x else 0.0
+    return BuyerDays(first // DAY_MS, last // DAY_MS, x, monetary)
 
 
 def apply(state: CustomerState, event: Interaction) -> None:

@@ -20,6 +20,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from segments.definitions import Definitions
 from segments.engine import Engine
 from segments.gate import Gate, GateConfig
+from segments.models import MODELS
 from segments.processor import Processor, Source
 from segments.records import Output
 from streams import codecs, web
@@ -139,7 +140,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     refits = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
     processor = Processor(Engine(definitions), gate, store, live=settings.clock == "live",
                           dedupe_window_ms=settings.dedupe_window_ms, submit=refits.submit)
-    checkpoints = ModelCheckpoints(processor, every_updates=settings.checkpoint_updates,
+    checkpoints = ModelCheckpoints(every_updates=settings.checkpoint_updates,
                                    every_seconds=settings.checkpoint_seconds)
     models_changelog = models_table.changelog_topic.get_topic_name()
     # full collections walked the whole state; see streams/heap.py
@@ -213,10 +214,11 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         for partition in sorted(assigned):
             processor.recover(partition, store.items(partition))
             snapshot = models_table.data.get(checkpoint_key(partition))
-            if snapshot is not None:
-                processor.restore_models(partition, snapshot)
+            models = processor.models(partition)
+            if snapshot is not None and models is not None:
+                models.restore(snapshot)
                 log.info("models of partition %d restored from their checkpoint (%s)",
-                         partition, processor.models_version(partition))
+                         partition, models.version_string(MODELS))
         active.clear()
         active.update(assigned)
         heap.settle()
@@ -236,7 +238,8 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
 
     async def checkpoint_models(*, force: bool) -> None:
         for partition in sorted(active):
-            snapshot = checkpoints.take(partition, time.monotonic(), force=force)
+            snapshot = checkpoints.take(partition, processor.models(partition),
+                                        time.monotonic(), force=force)
             if snapshot is None:
                 continue
             key = checkpoint_key(partition)

@@ -6,20 +6,19 @@ since the last snapshot, or has any and ``every_seconds`` passed, and on shutdow
 restart resumes from the last checkpoint: what was learnt after it is lost, never the
 model as a whole (docs/models.md).
 
->>> class FakeProcessor:
+>>> class FakeModels:
 ...     dirty = 0
-...     def models_dirty(self, partition): return self.dirty
-...     def refit_in_flight(self, partition): return False
-...     def models_snapshot(self, partition): self.dirty = 0; return b"snap"
->>> p = FakeProcessor()
->>> c = ModelCheckpoints(p, every_updates=100, every_seconds=30.0)
->>> c.take(0, now=0.0) is None  # nothing learnt: nothing to save
+...     def refit_running(self): return False
+...     def snapshot(self): self.dirty = 0; return b"snap"
+>>> m = FakeModels()
+>>> c = ModelCheckpoints(every_updates=100, every_seconds=30.0)
+>>> c.take(0, m, now=0.0) is None  # nothing learnt: nothing to save
 True
->>> p.dirty = 5
->>> c.take(0, now=10.0) is None, c.take(0, now=31.0)  # 5 updates wait for the period
+>>> m.dirty = 5
+>>> c.take(0, m, now=10.0) is None, c.take(0, m, now=31.0)  # 5 updates wait for the period
 (True, b'snap')
->>> p.dirty = 150
->>> c.take(0, now=32.0)  # enough updates: at once
+>>> m.dirty = 150
+>>> c.take(0, m, now=32.0)  # enough updates: at once
 b'snap'
 """
 
@@ -36,32 +35,36 @@ def checkpoint_key(partition: int) -> str:
 
 
 class _Models(Protocol):
-    def models_dirty(self, partition: int) -> int: ...
+    """What a checkpoint reads of a partition's models (segments.models.partition)."""
 
-    def refit_in_flight(self, partition: int) -> bool: ...
+    dirty: int
 
-    def models_snapshot(self, partition: int) -> bytes | None: ...
+    def refit_running(self) -> bool: ...
+
+    def snapshot(self) -> bytes: ...
 
 
 class ModelCheckpoints:
-    def __init__(self, processor: _Models, *, every_updates: int,
-                 every_seconds: float) -> None:
-        self.processor = processor
+    def __init__(self, *, every_updates: int, every_seconds: float) -> None:
         self.every_updates = every_updates
         self.every_seconds = every_seconds
         self._last: dict[int, float] = {}
 
-    def take(self, partition: int, now: float, *, force: bool = False) -> bytes | None:
-        """The snapshot to send now, or None. ``now`` is a monotonic clock in seconds.
+    def take(self, partition: int, models: _Models | None, now: float, *,
+             force: bool = False) -> bytes | None:
+        """The snapshot of ``partition``'s models to send now, or None. ``now`` is a
+        monotonic clock in seconds.
 
         While a BG/NBD refit is still running the checkpoint waits (a snapshot holds
         the refit's result, and must not block the event loop for it)."""
-        dirty = self.processor.models_dirty(partition)
+        if models is None:
+            return None
+        dirty = models.dirty
         last = self._last.setdefault(partition, now)
         if not dirty or (not force and dirty < self.every_updates
                          and now - last < self.every_seconds):
             return None
-        if self.processor.refit_in_flight(partition) and not force:
+        if models.refit_running() and not force:
             return None
         self._last[partition] = now
-        return self.processor.models_snapshot(partition)
+        return models.snapshot()

@@ -7,14 +7,9 @@ from typing import Any
 import orjson
 from faust.serializers import codecs
 
-from segments.state import CustomerState
+from segments.codec import decode_state, encode_state
 
 __all__ = ["encode_state", "register"]
-
-
-def encode_state(state: CustomerState) -> bytes:
-    """The changelog value of a customer's state (what :class:`StateCodec` decodes)."""
-    return orjson.dumps(state.to_dict())
 
 
 class OrjsonCodec(codecs.Codec):
@@ -42,7 +37,7 @@ class StateCodec(codecs.Codec):
         return encode_state(obj)
 
     def _loads(self, s: bytes) -> Any:
-        return CustomerState.from_dict(orjson.loads(s))
+        return decode_state(s)
 
 
 def register() -> None:

@@ -95,7 +95,7 @@ class _ProcessorCollector(Collector):
         refits = CounterMetricFamily("segstream_model_btyd_refits",
                                      "BG/NBD + Gamma-Gamma refits applied",
                                      labels=["partition"])
-        for partition, models in sorted(self.processor.partition_models.items()):
+        for partition, models in self.processor.models_by_partition().items():
             document = models.metrics()
             for model in ("propensity", "churn"):
                 values = document[model]

@@ -21,6 +21,7 @@ from typing import IO
 import orjson
 from kafka.partitioner.default import murmur2
 
+from segments.codec import encode_state
 from segments.definitions import Definitions
 from segments.engine import Engine
 from segments.gate import Gate
@@ -87,7 +88,7 @@ def replay_offline(paths: list[Path], definitions: Definitions, out: IO[bytes], 
             if isinstance(value, int):
                 summary[name] = summary.get(name, 0) + value
     summary["customers"] = len(store.data)
-    summary["state_bytes"] = sum(len(orjson.dumps(state.to_dict()))
+    summary["state_bytes"] = sum(len(encode_state(state))
                                  for state in store.data.values())
     if progress:
         print(f"\r{consumed:,} events -> {written:,} records in {elapsed:.1f}s "

@@ -24,7 +24,8 @@ def stats_document(processor: Processor) -> dict[str, Any]:
         "invariant_holds": totals["consumed"] == (
             totals["applied"] + totals["duplicates"] + totals["dead_lettered"]),
         "partitions": partitions,
-        "clocks": {str(p): c for p, c in sorted(processor.clocks.items())},
+        "clocks": {str(n): p.clock for n, p in sorted(processor.partitions.items())
+                   if p.clock is not None},
     }
 
 
@@ -35,10 +36,8 @@ def profile_document(processor: Processor, store: TableStore, key: str,
     if state is None:
         return None
     partition = store.partition_of(key)
-    now = processor.now(partition, wall) if partition is not None else None
-    now = max(now or 0, state.last_seen or 0)
-    population = processor.populations.get(partition) if partition is not None else None
-    features = processor.engine.features(state, now, population.cuts if population else None)
+    features = processor.features(state, partition, wall)
+    now = features.now
     values = {name: features[name] for name in features}
     values.update({f"profile.{k}": v for k, v in sorted(state.profile.items())})
     return {
@@ -51,8 +50,8 @@ def profile_document(processor: Processor, store: TableStore, key: str,
                   "category": item[2]} for pid, item in state.cart.items()],
         "consent": {"marketing": state.consent_marketing,
                     "personalization": state.consent_personalization},
-        "pending_triggers": [{"moment": e[1], "kind": e[2], "due": format_ts(e[0])}
-                             for e in state.moments.get("pending", [])],
+        "pending_triggers": [{"moment": t.moment, "kind": t.kind, "due": format_ts(t.due)}
+                             for t in state.moments.get("pending", [])],
         "next_change_due": None if state.due is None else format_ts(state.due),
         "first_seen": None if state.first_seen is None else format_ts(state.first_seen),
         "last_seen": None if state.last_seen is None else format_ts(state.last_seen),
@@ -63,14 +62,14 @@ def profile_document(processor: Processor, store: TableStore, key: str,
 def models_document(processor: Processor) -> dict[str, Any]:
     """This worker's partitions' models: versions, progressive metrics, BG/NBD fits."""
     return {"partitions": {str(p): m.metrics()
-                           for p, m in sorted(processor.partition_models.items())}}
+                           for p, m in processor.models_by_partition().items()}}
 
 
 def clusters_document(processor: Processor) -> dict[str, Any]:
     """This worker's clusters per partition, described for a marketer. Ids mean the
     same on every partition: each cluster starts at the same archetype."""
     return {"partitions": {str(p): m.describe_clusters()
-                           for p, m in sorted(processor.partition_models.items())}}
+                           for p, m in processor.models_by_partition().items()}}
 
 
 def install(app: Any, processor: Processor, store: TableStore, definitions: Definitions,

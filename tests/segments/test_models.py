@@ -22,6 +22,7 @@ from segments.models import (
     ARCHETYPES,
     CLUSTER_SPACE,
     VECTOR,
+    Clusterer,
     OnlineClassifier,
     PartitionModels,
     build_vector,
@@ -147,12 +148,14 @@ def test_purchase_before_the_horizon_is_label_1_at_that_event() -> None:
     run = Run()
     run.send("a", "product_view", T0)
     example = run.state("a").models["propensity"]
-    assert example[:2] == [T0, T0 + 30 * DAY_MS] and example[3] is None  # not warm
+    assert (example.made_at, example.horizon) == (T0, T0 + 30 * DAY_MS)
+    assert example.p is None  # not warm
     run.send("a", "purchase", T0 + 5 * DAY_MS)
     propensity = [label for label in run.labels if label[1] == "propensity"]
     assert propensity == [(0, "propensity", T0, 1, None,
                            {"days_since_last_purchase": None, "rfm_score": None})]
-    assert run.state("a").models["propensity"][:2] == [T0 + 5 * DAY_MS, T0 + 35 * DAY_MS]
+    example = run.state("a").models["propensity"]
+    assert (example.made_at, example.horizon) == (T0 + 5 * DAY_MS, T0 + 35 * DAY_MS)
 
 
 def test_a_purchase_inside_the_capture_gap_is_labelled_at_the_horizon() -> None:
@@ -160,7 +163,7 @@ def test_a_purchase_inside_the_capture_gap_is_labelled_at_the_horizon() -> None:
     run.send("a", "product_view", T0)
     run.send("a", "purchase", T0 + 10 * 60_000)  # 10 minutes: inside the 1h gap
     assert [label for label in run.labels if label[1] == "propensity"] == []
-    assert run.state("a").models["propensity"][5] == 1
+    assert run.state("a").models["propensity"].decided == 1
     run.processor.tick(0, T0 + 30 * DAY_MS + 1)
     assert [label[3] for label in run.labels if label[1] == "propensity"] == [1]
 
@@ -174,7 +177,8 @@ def test_horizon_gives_label_0_at_exactly_due_with_no_event() -> None:
     run.processor.tick(0, due + 1)
     assert [label[1:4] for label in run.labels] == [("propensity", T0, 0)]
     # resolved at `due`, and a new example captured at once (just after it)
-    assert run.state("a").models["propensity"][:2] == [due + 1, due + 1 + 30 * DAY_MS]
+    example = run.state("a").models["propensity"]
+    assert (example.made_at, example.horizon) == (due + 1, due + 1 + 30 * DAY_MS)
 
 
 def test_horizon_fires_on_another_customers_event() -> None:
@@ -182,7 +186,7 @@ def test_horizon_fires_on_another_customers_event() -> None:
     run.send("a", "product_view", T0)
     run.send("b", "product_view", T0 + 31 * DAY_MS)
     assert ("propensity", T0, 0) in [label[1:4] for label in run.labels]
-    assert run.state("a").models["propensity"][0] == T0 + 30 * DAY_MS + 1
+    assert run.state("a").models["propensity"].made_at == T0 + 30 * DAY_MS + 1
 
 
 def test_churn_labels_both_ways_and_bookkeeping_is_not_activity() -> None:
@@ -215,11 +219,11 @@ def test_on_label_gets_the_capture_time_prediction_and_baselines() -> None:
     run.processor.tick(0, T0 + DAY_MS + 1)  # RFM refresh at midnight
     run.send("z", "purchase", T0 + DAY_MS + 5)
     captured = run.state("z").models["propensity"]
-    assert captured[3] is not None and captured[4][1] is not None
+    assert captured.p is not None and captured.baselines[1] is not None
     run.send("z", "purchase", T0 + 3 * DAY_MS)
     label = next(x for x in run.labels if x[1] == "propensity" and x[2] == T0 + DAY_MS + 5)
-    assert label[3:] == (1, captured[3], {"days_since_last_purchase": 0.0,
-                                         "rfm_score": captured[4][1]})
+    assert label[3:] == (1, captured.p, {"days_since_last_purchase": 0.0,
+                                        "rfm_score": captured.baselines[1]})
 
 
 # --- warm-up --------------------------------------------------------------------------
@@ -368,7 +372,7 @@ def _refit_timing(run: Run) -> None:
     # the refit instant after the data, and its apply instant
     instant = _refit_instants(T0 + 90 * DAY_MS)
     run.processor.tick(0, instant + 1)  # starts the refit at `instant`
-    assert models.pending is not None and models.pending[0] == instant
+    assert models.pending is not None and models.pending.started == instant
     refits = models.refits
     run.processor.tick(0, instant + HOUR_MS - 1)
     assert models.refits == refits and models.pending is not None
@@ -440,9 +444,9 @@ def test_snapshot_restore_continues_exactly_like_the_uninterrupted_twin(
     half = len(events) // 2
     twin = Run(warm=20, rules=rules)
     _replay(twin, events[:half])
-    assert twin.processor.models_dirty(0) > 0
-    snapshots = {p: twin.processor.models_snapshot(p) for p in (0, 1)}
-    assert twin.processor.models_dirty(0) == 0
+    assert twin.models(0).dirty > 0
+    snapshots = {p: twin.models(p).snapshot() for p in (0, 1)}
+    assert twin.models(0).dirty == 0
 
     restored = Run(warm=20, rules=rules)
     restored.n = twin.n
@@ -452,11 +456,11 @@ def test_snapshot_restore_continues_exactly_like_the_uninterrupted_twin(
         data = snapshots[p]
         assert data is not None
         if restore_first:
-            restored.processor.restore_models(p, data)
+            restored.models(p).restore(data)
             restored.processor.recover(p, keys)
         else:
             restored.processor.recover(p, keys)
-            restored.processor.restore_models(p, data)
+            restored.models(p).restore(data)
         assert restored.models(p).describe_clusters() == twin.models(p).describe_clusters()
     twin.labels.clear()
     out_twin = _replay(twin, events[half:])
@@ -478,7 +482,7 @@ def test_snapshot_restore_continues_exactly_like_the_uninterrupted_twin(
 def test_processor_without_models_has_no_snapshot() -> None:
     run = Run(models=False)
     run.send("a", "purchase", T0)
-    assert run.processor.models_snapshot(0) is None and run.processor.models_dirty(0) == 0
+    assert run.processor.partition(0).models is None
     assert run.state("a").models == {} and run.state("a").scores == {}
 
 
@@ -580,7 +584,39 @@ def test_the_due_index_grows_with_due_changes_not_with_events() -> None:
     run = Run()
     for n in range(200):
         run.send(f"c{n % 5}", "product_view", T0 + n * 1000)
-    heap = run.processor._due[0]
+    heap = run.processor.partition(0).due
     assert len(heap) <= 2 * 5, len(heap)
     dues = {key: run.state(key).due for key in (f"c{n}" for n in range(5))}
     assert all((due, key) in heap for key, due in dues.items())
+
+
+def test_a_snapshot_from_before_the_named_refit_type_restores() -> None:
+    """Snapshots written before RefitInFlight kept the refit in flight as a list, and
+    named the model classes by their old module, ``segments.models``."""
+    import pickle
+
+    run = Run()
+    _buyers(run, until_days=90)
+    instant = _refit_instants(T0 + 90 * DAY_MS)
+    run.processor.tick(0, instant + 1)  # a refit in flight
+    models = run.models()
+    assert models.pending is not None
+    saved = pickle.loads(models.snapshot())
+    saved["pending"] = list(saved["pending"])
+    moved = (OnlineClassifier, Clusterer)
+    homes = [cls.__module__ for cls in moved]
+    try:
+        for cls in moved:  # as the classes were named before segments/models/ existed
+            cls.__module__ = "segments.models"
+        old = pickle.dumps(saved, protocol=5)
+    finally:
+        for cls, home in zip(moved, homes, strict=True):
+            cls.__module__ = home
+    assert b"segments.models.classifier" not in old and b"segments.models" in old
+    twin = Run()
+    twin.models().restore(old)
+    assert twin.models().pending == models.pending
+    learned, restored = models.metrics(), twin.models().metrics()
+    for document in (learned, restored):
+        del document["btyd"]["buyers"]  # derived from the customers, not in a snapshot
+    assert restored == learned

@@ -64,7 +64,7 @@ class Customer:
         return self.engine.on_event(self.state, event, ts if now is None else now)
 
     def wait(self, now: int) -> list[Output]:
-        return self.engine.on_time(self.state, now)
+        return self.engine.on_time(self.state, now).outputs
 
 
 def triggers(outputs: list[Output]) -> list[tuple[str, str | None]]:
@@ -160,7 +160,7 @@ def test_a_live_worker_back_after_the_ttl_drops_a_delayed_trigger() -> None:
     c = Customer()
     c.send("add_to_cart", NOON, product_id="p", quantity=1, price=30.0)
     back = NOON + 5 * HOUR_MS  # down from before the 30 min wait until after its 2 h ttl
-    assert triggers(c.engine.on_time(c.state, back, live=True)) == []
+    assert triggers(c.engine.on_time(c.state, back, live=True).outputs) == []
     assert c.state.moments["pending"] == []
 
 

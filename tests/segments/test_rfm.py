@@ -134,8 +134,8 @@ def test_scores_move_at_the_refresh_instant_with_no_event_of_that_customer() -> 
         ("c8", "top_spender"), ("c9", "top_spender"),
         ("c8", "champion"), ("c9", "champion")}
     assert all(v["cause"] == {"kind": "time"} for v in at_midnight)
-    assert processor.population(0).cuts is not None
-    assert processor.population(0).cuts.at == start + DAY_MS
+    assert processor.partition(0).population.cuts is not None
+    assert processor.partition(0).population.cuts.at == start + DAY_MS
 
 
 def test_bad_rfm_policies_stop_with_one_line() -> None:

@@ -122,12 +122,12 @@ def test_rfm_segment_mapping_covers_the_grid() -> None:
 
 
 def test_state_round_trips_through_json() -> None:
-    import orjson
+    from segments.codec import decode_state, encode_state
 
     state = fold([purchase("a", T0, 10.0),
                   Interaction("v", "c", "product_view", T0, {"product_id": "p",
                                                               "category": "shoes"})])
-    again = CustomerState.from_dict(orjson.loads(orjson.dumps(state.to_dict())))
+    again = decode_state(encode_state(state))
     assert again == state
 
 

@@ -1,0 +1,47 @@
+"""BG/NBD and Gamma-Gamma refits from a partition's buyers, as plain data in and out,
+so a process pool can run them off the event path (segments.btyd does the maths)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import NamedTuple
+
+from segments.btyd import (
+    BgNbdParams,
+    FitError,
+    GammaGammaParams,
+    Summary,
+    fit_bg_nbd,
+    fit_gamma_gamma,
+)
+
+__all__ = ["BtydFit", "Submit", "fit_btyd"]
+
+
+class BtydFit(NamedTuple):
+    bg: BgNbdParams | None
+    gg: GammaGammaParams | None
+    note: str
+
+
+def fit_btyd(rows: list[tuple[int, float, float, float]]) -> BtydFit:
+    """BG/NBD and Gamma-Gamma from (frequency, recency, age, monetary) rows in days.
+
+    A module-level function of plain data, so a process pool can run it; the result
+    depends on the multiset of rows only (segments.btyd), hence the same in any mode.
+    """
+    summaries = [Summary(x, r, a, m) for x, r, a, m in rows]
+    try:
+        bg = fit_bg_nbd(summaries)
+    except FitError as exc:
+        return BtydFit(None, None, str(exc))
+    try:
+        gg: GammaGammaParams | None = fit_gamma_gamma(summaries)
+        note = ""
+    except FitError as exc:
+        gg, note = None, str(exc)
+    return BtydFit(bg, gg, note)
+
+
+Submit = Callable[..., "Future[BtydFit]"]
