@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["CATALOG", "FeatureSpec", "lookup", "markdown_table"]
+__all__ = ["CATALOG", "CHANGED_BY_ANY_EVENT", "CHANGED_BY_EVENT", "FeatureSpec",
+           "changed_by", "lookup", "markdown_table"]
 
 Kind = Literal["number", "string", "bool", "any"]
 
@@ -131,6 +132,52 @@ CATALOG: Mapping[str, FeatureSpec] = {spec.name: spec for spec in _specs()}
 
 _PROFILE = FeatureSpec("profile.*", "any", "", "latest", "exact (ms)",
                        "A profile attribute from profile_update (no PII is kept)")
+
+
+CHANGED_BY_ANY_EVENT: frozenset[str] = frozenset({
+    "days_since_last_seen", "sessions_7d", "sessions_30d", "devices_30d",
+    "session_events", "session_product_views", "session_searches", "session_cart_adds",
+    "session_content_views", "session_locator_uses", "session_max_category_views",
+    "session_max_product_views", "device", "channel", "country", "city", "tz",
+    "local_hour", "local_weekday",
+})
+"""What any applied event may change: the latest-seen instant, the session, the
+context (and through the time zone the local clock)."""
+
+_MONEY = frozenset({"revenue_total", "revenue_30d", "revenue_90d", "revenue_365d",
+                    "avg_order_value", "rfm_m"})
+_CART = frozenset({"cart_items", "cart_value", "minutes_since_cart_update"})
+
+CHANGED_BY_EVENT: Mapping[str, frozenset[str]] = {
+    "purchase": _MONEY | _CART | {
+        "purchases_total", "purchases_30d", "purchases_90d", "purchases_365d",
+        "days_since_last_purchase", "days_since_first_purchase", "discount_orders_365d",
+        "holiday_purchases_365d", "rfm_r", "rfm_f", "rfm_segment"},
+    "refund": _MONEY,
+    "add_to_cart": _CART | {"cart_adds_7d"},
+    "remove_from_cart": _CART,
+    "product_view": frozenset({"product_views_7d"}),
+    "page_view": frozenset({"page_views_7d"}),
+    "search": frozenset({"searches_7d"}),
+    "email_open": frozenset({"email_opens_30d"}),
+    "email_click": frozenset({"email_clicks_30d"}),
+    "app_open": frozenset({"app_opens_7d"}),
+    "login": frozenset({"logins_30d"}),
+    "feature_use": frozenset({"distinct_features_30d"}),
+    "consent_update": frozenset({"consent_marketing"}),
+    "profile_update": frozenset({"profile.*"}),
+}
+"""What an event of each type may change beyond :data:`CHANGED_BY_ANY_EVENT`, at a
+fixed instant (the clock's own effect is the due index's business). The engine
+re-evaluates only the segments reading one of them (and the model features, whose
+models learn from everyone); tests/segments/test_catalog.py holds this table to
+what :func:`segments.state.apply` really changes."""
+
+
+def changed_by(event_type: str) -> frozenset[str]:
+    """The features an applied event of ``event_type`` may change at a fixed instant
+    (``profile.*`` stands for every profile attribute)."""
+    return CHANGED_BY_ANY_EVENT | CHANGED_BY_EVENT.get(event_type, frozenset())
 
 
 def lookup(name: str) -> FeatureSpec | None:

@@ -26,11 +26,13 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from segments.catalog import changed_by
 from segments.definitions import Definitions, MomentDef
 from segments.events import Interaction
+from segments.expressions import segment_function
 from segments.features import Features
 from segments.models.examples import examples_due
 from segments.models.versions import FEATURE_MODELS
@@ -61,6 +63,8 @@ if TYPE_CHECKING:
     from segments.models.partition import PartitionModels
 
 __all__ = ["Engine", "TimeStep"]
+
+_NONE: frozenset[str] = frozenset()
 
 
 class TimeStep(NamedTuple):
@@ -101,6 +105,16 @@ class Engine:
             self.moment_models[moment.name] = self._models_of(features, segments)
         self.model_segments = frozenset(n for n, m in self.segment_models.items() if m)
         self.reads_models = bool(self.model_segments) or any(self.moment_models.values())
+        # every segment in one compiled function (segments.expressions), per subset
+        self._rules = [(name, s.when, s.parent) for name, s in definitions.segments.items()]
+        self._names = tuple(definitions.segments)
+        self._defined = frozenset(self._names)
+        self._sorted = sorted((name, i) for i, name in enumerate(self._names))
+        self._evaluators: dict[frozenset[str] | None, Callable[..., tuple[bool, ...]]] = {}
+        self._time_only = self.time_dependent
+        self._time_only_models = self.time_dependent | self.model_segments
+        self._affected_by: dict[tuple[str, bool], frozenset[str] | None] = {}
+        self._detectors: dict[str, list[tuple[MomentDef, Callable[..., Any]]]] = {}
 
     def _models_of(self, features: Iterable[str], segments: Iterable[str]) -> frozenset[str]:
         found = {m for f in features for m in FEATURE_MODELS.get(f, ())}
@@ -119,13 +133,18 @@ class Engine:
         ``rfm`` its current RFM cut points, ``models`` the partition's models (their
         delayed labels are resolved and captured here, before the rules read them)."""
         now = max(now, event.ts)
+        # Only the segments the event can change need a look, when the customer's
+        # memberships are current: evaluated before (not new), and no time-based flip
+        # due at this very instant (earlier ones fired before the event).
+        current = state.definitions is not None and (state.due is None or state.due > now)
         outputs = self.on_definitions(state, now, rfm, models) if self._outdated(state) else []
         apply(state, event)
         cause = Cause("event", event.event_id)
         features = self.features(state, now, rfm, models)
         if models is not None:
             models.on_event(state, event, features)
-        outputs.extend(self._segment_changes(state, features, cause, at=event.ts,
+        only = self._affected(event.type, models is not None) if current else None
+        outputs.extend(self._segment_changes(state, features, cause, at=event.ts, only=only,
                                              models=models))
         outputs.extend(self._moments(state, features, event, now, models))
         if models is not None and self.reads_models:
@@ -144,8 +163,7 @@ class Engine:
         are labelled at their instant too, and segments reading a model feature are
         re-evaluated at every such instant."""
         outputs = self.on_definitions(state, now, rfm, models) if self._outdated(state) else []
-        only = self.time_dependent if models is None else \
-            self.time_dependent | self.model_segments
+        only = self._time_only if models is None else self._time_only_models
         changed = False
         while state.due is not None and state.due < now:
             due = state.due
@@ -193,6 +211,25 @@ class Engine:
         state.segments = []
         return outputs
 
+    def _affected(self, event_type: str, with_models: bool) -> frozenset[str] | None:
+        """The segments an event of ``event_type`` can move (None: all of them): those
+        reading a feature it may change (segments.catalog), with models those reading a
+        model feature (the models learn from every customer), and every segment that
+        names or nests in one of those."""
+        key = (event_type, with_models)
+        if key in self._affected_by:
+            return self._affected_by[key]
+        changed = changed_by(event_type) | (set(FEATURE_MODELS) if with_models else set())
+        affected = {name for name, segment in self.definitions.segments.items()
+                    if any(f in changed or (f.startswith("profile.") and "profile.*" in changed)
+                           for f in segment.reads)}
+        for name, segment in self.definitions.segments.items():  # dependencies first
+            if segment.parent in affected or segment.when.segments & affected:
+                affected.add(name)
+        result = None if len(affected) == len(self.definitions.segments) else frozenset(affected)
+        self._affected_by[key] = result
+        return result
+
     def _outdated(self, state: CustomerState) -> bool:
         # A new customer has nothing to re-evaluate: it just adopts these definitions.
         if state.definitions is None:
@@ -202,27 +239,30 @@ class Engine:
     def memberships(self, features: Features, *, only: frozenset[str] | None = None,
                     current: frozenset[str] = frozenset()) -> dict[str, bool]:
         """Every segment's membership; with ``only``, the others keep ``current``."""
-        members: dict[str, bool] = {}
-        for name, segment in self.definitions.segments.items():
-            if only is not None and name not in only:
-                members[name] = name in current
-                continue
-            inside = segment.parent is None or members.get(segment.parent, False)
-            members[name] = inside and bool(
-                segment.when.evaluate(features, segment=lambda n: members.get(n, False)))
-        return members
+        values = self._evaluator(only)(features.__getitem__, current)
+        return dict(zip(self._names, values, strict=True))
+
+    def _evaluator(self, only: frozenset[str] | None) -> Callable[..., tuple[bool, ...]]:
+        evaluate = self._evaluators.get(only)
+        if evaluate is None:
+            evaluate = self._evaluators[only] = segment_function(self._rules, only)
+        return evaluate
 
     def _segment_changes(self, state: CustomerState, features: Features, cause: Cause,
                          at: int, only: frozenset[str] | None = None,
                          models: PartitionModels | None = None) -> list[Output]:
-        members = self.memberships(features, only=only, current=frozenset(state.segments))
-        before = set(state.segments)
-        after = sorted(name for name, inside in members.items() if inside)
+        current = state.segments
+        values = self._evaluator(only)(
+            features.__getitem__, frozenset(current) if only is not None else _NONE)
+        after = [name for name, position in self._sorted if values[position]]
+        if after == current:  # both sorted
+            return []
+        before = set(current)
         if before == set(after):
             return []
         state.segments = after
         outputs = []
-        for name, inside in members.items():
+        for name, inside in zip(self._names, values, strict=True):
             if inside == (name in before):
                 continue
             reads = self.definitions.segments[name].reads
@@ -232,7 +272,7 @@ class Engine:
             value = segment_change(state.customer_id, name, inside, at, cause, reason, after,
                                    self.definitions.version, version)
             outputs.append(Output(SEGMENT_CHANGES, state.customer_id, value))
-        for name in sorted(before - members.keys()):  # segments no longer defined
+        for name in sorted(before - self._defined):  # segments no longer defined
             value = segment_change(state.customer_id, name, False, at,
                                    Cause("definitions"), {}, after, self.definitions.version)
             outputs.append(Output(SEGMENT_CHANGES, state.customer_id, value))
@@ -249,14 +289,22 @@ class Engine:
 
     def _moments(self, state: CustomerState, features: Features, event: Interaction,
                  now: int, models: PartitionModels | None) -> list[Output]:
-        outputs = []
+        outputs: list[Output] = []
         cancel_pending(state, event, self.definitions.moments)
+        detectors = self._detectors.get(event.type)
+        if detectors is None:  # the moments that can fire on this type, specialised
+            detectors = self._detectors[event.type] = [
+                (moment, when) for moment in self.moment_order
+                if (when := moment.when.for_event_type(event.type)) is not None]
+        if not detectors:
+            return outputs
         event_view = _event_view(event)
         member = _member_of(state)
-        for moment in self.moment_order:
+        read = features.__getitem__
+        for moment, when in detectors:
             if not moment.delay_ms and now - event.ts > moment.ttl_ms:
                 continue  # that moment has passed
-            if not moment.when.evaluate(features, segment=member, event=event_view):
+            if not when(read, member, event_view):
                 continue
             score = self._score(moment, features, member, event_view)
             items = _items(event)

@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -26,13 +27,16 @@ from typing import Any, Protocol
 from segments import buckets
 from segments.rfm import RfmCuts, rfm_segment
 from segments.state import CustomerState
-from segments.timefmt import DAY_MS, MINUTE_MS, local_time, zone
+from segments.timefmt import DAY_MS, HOUR_MS, MINUTE_MS, local_time, zone
 
-__all__ = ["FEATURES", "MODEL_FEATURES", "Features", "ModelScorer"]
+__all__ = ["FEATURES", "FEATURE_GROUPS", "MODEL_FEATURES", "Features", "ModelScorer"]
 
 MODEL_FEATURES = ("purchase_propensity", "churn_risk", "p_alive", "expected_clv_365d",
                   "cluster")
 """Features a model computes (:mod:`segments.models`); null until that model is warm."""
+
+
+_MISSING = object()
 
 
 class ModelScorer(Protocol):
@@ -60,10 +64,14 @@ class Features(Mapping[str, Any]):
         self._cache: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
-        try:
-            return self._cache[name]
-        except KeyError:
-            pass
+        cache = self._cache
+        value = cache.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
+        group = _GROUP_OF.get(name)
+        if group is not None:  # its siblings come in the same pass
+            group(self, cache)
+            return cache[name]
         compute = FEATURES.get(name)
         if compute is None:
             if name.startswith("profile."):
@@ -201,6 +209,94 @@ def _context(name: str) -> Callable[[Features], Any]:
     return lambda f: f.state.context.get(name)
 
 
+# --- groups: features computed together in one pass over the state -----------------
+# Each yields exactly what its members' functions in FEATURES yield (the same
+# arithmetic in the same order; tests/segments/test_catalog.py compares them): a rule,
+# a model vector and a reason then share one scan of the orders and of the counters.
+
+_ORDER_WINDOWS = (30 * DAY_MS, 90 * DAY_MS, 365 * DAY_MS)
+
+
+def _orders_group(f: Features, cache: dict[str, Any]) -> None:
+    now = f.now
+    c30, c90, c365 = (now - w for w in _ORDER_WINDOWS)
+    n30 = n90 = n365 = discounts = holidays = 0
+    r30: float = 0
+    r90: float = 0
+    r365: float = 0
+    for row in f.state.orders:
+        ts = row[0]
+        if ts > now or ts <= c365:
+            continue
+        revenue = row[1]
+        n365 += 1
+        r365 += revenue
+        discounts += row[3]
+        if _is_holiday_day(ts // DAY_MS):
+            holidays += 1
+        if ts > c90:
+            n90 += 1
+            r90 += revenue
+            if ts > c30:
+                n30 += 1
+                r30 += revenue
+    cache.update(purchases_30d=n30, purchases_90d=n90, purchases_365d=n365,
+                 revenue_30d=round(r30, 2), revenue_90d=round(r90, 2),
+                 revenue_365d=round(r365, 2), discount_orders_365d=discounts,
+                 holiday_purchases_365d=holidays)
+
+
+def _window_sum(series: list[list[int]] | None, threshold: int) -> int:
+    if not series:
+        return 0
+    if series[0][0] >= threshold:
+        return sum(c for _, c in series)
+    return sum(c for _, c in series[bisect_left(series, [threshold, -1]):])
+
+
+def _counters_group(f: Features, cache: dict[str, Any]) -> None:
+    # a bucket h is live while h >= (now - window) // HOUR_MS (segments.buckets)
+    week = (f.now - 7 * DAY_MS) // HOUR_MS
+    month = (f.now - 30 * DAY_MS) // HOUR_MS
+    get = f.state.counters.get
+    cache.update(
+        sessions_7d=_window_sum(get("sessions"), week),
+        sessions_30d=_window_sum(get("sessions"), month),
+        page_views_7d=_window_sum(get("page_views"), week),
+        product_views_7d=_window_sum(get("product_views"), week),
+        cart_adds_7d=_window_sum(get("cart_adds"), week),
+        searches_7d=_window_sum(get("searches"), week),
+        email_opens_30d=_window_sum(get("email_opens"), month),
+        email_clicks_30d=_window_sum(get("email_clicks"), month),
+        app_opens_7d=_window_sum(get("app_opens"), week),
+        logins_30d=_window_sum(get("logins"), month))
+
+
+def _purchase_group(f: Features, cache: dict[str, Any]) -> None:
+    s, now = f.state, f.now
+    total = s.purchases_total
+    last, first, seen = s.last_purchase, s.first_purchase, s.last_seen
+    cache.update(
+        purchases_total=total, revenue_total=s.revenue_total,
+        avg_order_value=round(s.revenue_total / total, 2) if total else None,
+        days_since_last_purchase=None if last is None else (now - last) / DAY_MS,
+        days_since_first_purchase=None if first is None else (now - first) / DAY_MS,
+        days_since_last_seen=None if seen is None else (now - seen) / DAY_MS)
+
+
+_GROUPS = {
+    ("purchases_30d", "purchases_90d", "purchases_365d", "revenue_30d", "revenue_90d",
+     "revenue_365d", "discount_orders_365d", "holiday_purchases_365d"): _orders_group,
+    ("sessions_7d", "sessions_30d", "page_views_7d", "product_views_7d", "cart_adds_7d",
+     "searches_7d", "email_opens_30d", "email_clicks_30d", "app_opens_7d",
+     "logins_30d"): _counters_group,
+    ("purchases_total", "revenue_total", "avg_order_value", "days_since_last_purchase",
+     "days_since_first_purchase", "days_since_last_seen"): _purchase_group,
+}
+_GROUP_OF: dict[str, Callable[[Features, dict[str, Any]], None]] = {
+    name: group for names, group in _GROUPS.items() for name in names}
+
+
 FEATURES: dict[str, Callable[[Features], Any]] = {
     # purchases: exact windows over per-order timestamps
     "purchases_total": lambda f: f.state.purchases_total,
@@ -265,3 +361,6 @@ FEATURES: dict[str, Callable[[Features], Any]] = {
     "expected_clv_365d": _score("expected_clv_365d"),
     "cluster": _score("cluster"),
 }
+
+FEATURE_GROUPS = {names: group for names, group in _GROUPS.items()}
+"""The groups of features computed in one pass, by member names."""
