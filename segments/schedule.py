@@ -19,7 +19,9 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from bisect import bisect_left
+from collections.abc import Callable
+from typing import Any
 
 from segments.definitions import Definitions
 from segments.state import CustomerState
@@ -57,6 +59,14 @@ TIME_DEPENDENT: frozenset[str] = (frozenset(_ANCHORS) | frozenset(_ORDER_WINDOWS
 _QUARTER_HOUR = 15 * MINUTE_MS  # every time zone's offset is a multiple of it
 
 
+def _order_ts(row: list[Any]) -> int:
+    return int(row[0])
+
+
+def _bucket_hour(bucket: list[int]) -> int:
+    return bucket[0]
+
+
 class Schedule:
     """What the rules of one definitions file make time-dependent."""
 
@@ -81,30 +91,56 @@ class Schedule:
         self.local_clock = bool(reads & _LOCAL_CLOCK)
 
     def next_due(self, state: CustomerState, now: int) -> int | None:
-        """The earliest instant at or after ``now`` where a rule may flip, if any."""
-        return min(self._candidates(state, now), default=None)
+        """The earliest instant at or after ``now`` where a rule may flip, if any.
 
-    def _candidates(self, state: CustomerState, now: int) -> Iterable[int]:
+        Each source is sorted (cut points, orders by time, buckets by hour), so its
+        earliest candidate at or after ``now`` is found by search, not by a scan."""
+        best: int | None = None
         for name, cuts in self.thresholds.items():
             anchor_of, unit = _ANCHORS[name]
             anchor = anchor_of(state)
             if anchor is not None:
-                yield from (t for c in cuts if (t := anchor + round(c * unit)) >= now)
+                for c in cuts:  # ascending, and so are their instants
+                    if (t := anchor + round(c * unit)) >= now:
+                        if best is None or t < best:
+                            best = t
+                        break
         for name, step in self.polled.items():
             if _ANCHORS[name][0](state) is not None:
-                yield now + step
-        for window in self.order_windows:
-            yield from (t for row in state.orders if (t := row[0] + window) >= now)
+                t = now + step
+                if best is None or t < best:
+                    best = t
+        orders = state.orders
+        if orders:
+            for window in self.order_windows:
+                # the first order whose ts + window >= now, i.e. ts >= now - window
+                i = bisect_left(orders, now - window, key=_order_ts)
+                if i < len(orders):
+                    t = orders[i][0] + window
+                    if best is None or t < best:
+                        best = t
         for counter, window in self.bucket_windows:
-            for hour, _ in state.counters.get(counter, ()):
-                t = (hour + 1) * HOUR_MS + window
-                if t >= now:
-                    yield t
+            buckets = state.counters.get(counter)
+            if buckets:
+                # the first bucket whose (hour + 1) * HOUR_MS + window >= now
+                hour = -((window - now) // HOUR_MS) - 1  # ceil((now - window) / H) - 1
+                i = bisect_left(buckets, hour, key=_bucket_hour)
+                if i < len(buckets):
+                    t = (buckets[i][0] + 1) * HOUR_MS + window
+                    if best is None or t < best:
+                        best = t
         for attr in self.last_seen_windows:
-            yield from (t for seen in getattr(state, attr).values()
-                        if (t := seen + 30 * DAY_MS) >= now)
+            horizon = now - 30 * DAY_MS
+            seen = [t for t in getattr(state, attr).values() if t >= horizon]
+            if seen:
+                t = min(seen) + 30 * DAY_MS
+                if best is None or t < best:
+                    best = t
         if self.local_clock and state.last_seen is not None:
-            yield (now // _QUARTER_HOUR + 1) * _QUARTER_HOUR
+            t = (now // _QUARTER_HOUR + 1) * _QUARTER_HOUR
+            if best is None or t < best:
+                best = t
+        return best
 
 
 def time_dependent_segments(definitions: Definitions) -> frozenset[str]:
