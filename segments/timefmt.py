@@ -56,9 +56,17 @@ def parse_ts(value: str | int | float) -> int:
 
 def format_ts(ms: int) -> str:
     """RFC 3339 UTC text with milliseconds: the one shape every output uses."""
-    seconds, millis = divmod(ms, 1000)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{millis:03d}Z"
+    day, rest = divmod(ms, DAY_MS)
+    seconds, millis = divmod(rest, 1000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{_date_text(day)}{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _date_text(day: int) -> str:
+    """``YYYY-MM-DDT`` of a day number: a calendar lookup once per day, not per record."""
+    return datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%dT")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
