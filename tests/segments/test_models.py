@@ -620,3 +620,21 @@ def test_a_snapshot_from_before_the_named_refit_type_restores() -> None:
     for document in (learned, restored):
         del document["btyd"]["buyers"]  # derived from the customers, not in a snapshot
     assert restored == learned
+
+
+def test_the_fast_prediction_is_rivers_to_the_last_bit() -> None:
+    """The classifiers predict from the pipeline's parameters (segments.models.classifier);
+    on every vector the float must be the one River's own pipeline gives."""
+    from segments.models import classifier
+
+    assert classifier._FAST  # the start-up check found them equal
+    rng = random.Random(5)
+    clf = OnlineClassifier("propensity", 0)
+    for n in range(1500):
+        x = [round(rng.expovariate(0.5), 4) if rng.random() > 0.2 else 0.0
+             for _ in VECTOR]
+        clf.learn(x, int(rng.random() < 0.3), None)
+        if n % 50 == 0:
+            probes = [[round(rng.uniform(-1, 9), 4) for _ in VECTOR] for _ in range(40)]
+            assert [clf.predict(p) for p in probes] == [clf.predict_with_river(p)
+                                                        for p in probes]
