@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import fastjsonschema
+import jsonschema_rs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -43,12 +44,14 @@ def _load(path: Path) -> Any:
 
 
 def _validators(name: str, version: str) -> tuple[Any, Draft202012Validator,
-                                                  Draft202012Validator]:
-    """fastjsonschema, jsonschema asserting formats, jsonschema treating them as notes."""
+                                                  Draft202012Validator, Any]:
+    """fastjsonschema, jsonschema asserting formats, jsonschema treating them as notes,
+    and jsonschema-rs asserting formats (the gate's fast path for valid events)."""
     schema = schemas.load(name, version)
     return (fastjsonschema.compile(schema),
             Draft202012Validator(schema, format_checker=FormatChecker()),
-            Draft202012Validator(schema))
+            Draft202012Validator(schema),
+            jsonschema_rs.validator_for(schema, validate_formats=True))
 
 
 def _fast_ok(fast: Any, doc: Any) -> bool:
@@ -59,10 +62,11 @@ def _fast_ok(fast: Any, doc: Any) -> bool:
         return False
 
 
-def _verdicts(validators: tuple[Any, Draft202012Validator, Draft202012Validator],
-              doc: Any) -> tuple[bool, bool, bool]:
-    fast, with_formats, without_formats = validators
-    return _fast_ok(fast, doc), with_formats.is_valid(doc), without_formats.is_valid(doc)
+def _verdicts(validators: tuple[Any, Draft202012Validator, Draft202012Validator, Any],
+              doc: Any) -> tuple[bool, bool, bool, bool]:
+    fast, with_formats, without_formats, rust = validators
+    return (_fast_ok(fast, doc), with_formats.is_valid(doc), without_formats.is_valid(doc),
+            rust.is_valid(doc))
 
 
 def _subschemas(schema: Any) -> Iterator[dict[str, Any]]:
@@ -183,9 +187,9 @@ def test_examples_pass_and_fail_in_both_validators(name: str, version: str) -> N
     valid, invalid = schemas.examples(name, version)
     assert len(valid) >= 1 and len(invalid) >= 3
     for path in valid:
-        assert _verdicts(validators, _load(path)) == (True, True, True), path.name
+        assert _verdicts(validators, _load(path)) == (True, True, True, True), path.name
     for path in invalid:
-        assert _verdicts(validators, _load(path)) == (False, False, False), path.name
+        assert _verdicts(validators, _load(path)) == (False, False, False, False), path.name
 
 
 @pytest.mark.parametrize(("name", "version"), ALL)
@@ -343,7 +347,7 @@ def test_gate_accepts_exactly_what_the_reference_validator_accepts() -> None:
     from segments.gate import Gate, Rejection
 
     gate = Gate()
-    _, reference, _ = _validators(*INTERACTION)
+    _, reference, _, _ = _validators(*INTERACTION)
     valid, invalid = schemas.examples(*INTERACTION)
     rng = random.Random(11)
     seeds = [_load(p) for p in valid + invalid]
@@ -370,7 +374,7 @@ def test_gate_survives_an_integral_float_timestamp() -> None:
     from segments.gate import Gate
 
     raw = b'{"event_id":"e1","customer_id":"c1","type":"login","ts":1795342500250.0}'
-    assert _verdicts(_validators(*INTERACTION), json.loads(raw)) == (True, True, True)
+    assert _verdicts(_validators(*INTERACTION), json.loads(raw)) == (True, True, True, True)
     event = Gate().check(raw, 1_795_342_600_000)
     assert getattr(event, "ts", None) == 1_795_342_500_250
 
@@ -406,4 +410,4 @@ def test_records_the_worker_writes_match_their_schemas() -> None:
     for name, docs in records.items():
         validators = _validators(name, "1-0-0")
         for doc in docs:
-            assert _verdicts(validators, doc) == (True, True, True), doc
+            assert _verdicts(validators, doc) == (True, True, True, True), doc
