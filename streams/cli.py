@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from segments.definitions import Definitions, DefinitionsError, load_default, load_definitions
+from segments.records import INTERACTIONS
 from segments.timefmt import TimestampError, parse_ts
 from streams.errors import UserError
 from streams.importers import FORMATS
@@ -19,7 +20,7 @@ from streams.models_view import add_arguments as add_model_view_arguments
 from streams.models_view import run_clusters, run_models
 from streams.profile import add_profile_arguments, run_profile
 from streams.replay import add_replay_arguments, options_from_args
-from streams.settings import INTERACTIONS, Settings
+from streams.settings import Settings
 from streams.tail import add_tail_arguments, run_tail
 
 __all__ = ["main"]

@@ -6,11 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["OUTPUT_TOPICS", "Settings"]
-
-INTERACTIONS = "interactions"
-OUTPUT_TOPICS = ("segment-changes", "micro-moments", "micro-moments-suppressed",
-                 "interactions-dlq")
+__all__ = ["Settings"]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,12 +18,14 @@ from typing import IO, Any
 
 import orjson
 
+from segments.records import DEAD_LETTERS, MICRO_MOMENTS, MICRO_MOMENTS_SUPPRESSED, SEGMENT_CHANGES
 from streams.errors import UserError
 from streams.settings import Settings
 
 __all__ = ["TOPICS", "add_tail_arguments", "keep", "render", "run_tail"]
 
-TOPICS = ("micro-moments", "micro-moments-suppressed", "segment-changes", "interactions-dlq")
+# the output topics, in the order the help lists them
+TOPICS = (MICRO_MOMENTS, MICRO_MOMENTS_SUPPRESSED, SEGMENT_CHANGES, DEAD_LETTERS)
 
 
 def add_tail_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,8 +11,9 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic, OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import TopicPartition
 
+from segments.records import DEAD_LETTERS, INTERACTIONS, OUTPUT_TOPICS
 from streams.errors import UserError
-from streams.settings import INTERACTIONS, OUTPUT_TOPICS, Settings
+from streams.settings import Settings
 
 __all__ = ["BrokerUnavailable", "TopicInfo", "describe_topics", "ensure_topics",
            "format_topics", "partition_count"]
@@ -53,7 +54,7 @@ DEAD_LETTER_MAX_BYTES = 8 * 1024 * 1024
 
 
 def _configs(name: str) -> dict[str, str]:
-    if name == "interactions-dlq":
+    if name == DEAD_LETTERS:
         return {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
     return {}
 
