@@ -14,8 +14,8 @@ from segments.definitions import Definitions, DefinitionsError, load_default, lo
 from segments.records import INTERACTIONS
 from segments.timefmt import TimestampError, parse_ts
 from streams.errors import UserError
-from streams.importers import FORMATS
-from streams.lift import add_lift_arguments, run_lift
+from streams.tools.importers import FORMATS
+from streams.tools.lift import add_lift_arguments, run_lift
 from streams.models_view import add_arguments as add_model_view_arguments
 from streams.models_view import run_clusters, run_models
 from streams.profile import add_profile_arguments, run_profile
@@ -292,7 +292,7 @@ def _run_replay(args: argparse.Namespace) -> int:
 
 
 def _run_offline_replay(args: argparse.Namespace) -> int:
-    from streams.offline import replay_offline
+    from streams.tools.offline import replay_offline
 
     broker_only = [flag for flag, value in (
         ("--speed", args.speed), ("--rate", args.rate), ("--from", args.start),
@@ -312,7 +312,7 @@ def _run_offline_replay(args: argparse.Namespace) -> int:
 
 
 def _run_import(args: argparse.Namespace) -> int:
-    from streams.importers import run_import
+    from streams.tools.importers import run_import
 
     if args.out is None:
         report = run_import(args.format, args.file, sys.stdout.buffer)
@@ -328,7 +328,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from streams.simulate import simulate
+    from streams.tools.simulate import simulate
 
     if args.days <= 0:
         raise UserError("segstream simulate: --days must be positive")

@@ -54,23 +54,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import heapq
 import json
 import os
 import struct
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, NamedTuple
-
-import orjson
+from typing import IO, Any
 
 from segments.timefmt import TimestampError, parse_ts
 from streams.errors import UserError
-from streams.offline import open_lines
+from streams.tools.eventlog import Record, is_gzip, merged_records
+from streams.tools.partitioner import partitioner
 from streams.topics import BrokerUnavailable
 
 __all__ = ["Record", "ReplayOptions", "ReplaySummary", "TokenBucket",
@@ -198,63 +196,6 @@ def options_from_args(args: argparse.Namespace) -> ReplayOptions:
                          checkpoint=getattr(args, "checkpoint", None), progress=progress)
 
 
-# --------------------------------------------------------------------------- records
-
-class Record(NamedTuple):
-    ts: int | None        # event time (ms); an unreadable line inherits its file's last
-    key: bytes | None     # customer id, UTF-8; None when unreadable
-    value: bytes          # the line, byte for byte, without its newline
-    file: Path
-    line: int             # 1-based line number in ``file``
-    parsed: bool = True   # False: not a JSON object with a readable ts
-
-
-def parse_line(value: bytes, previous_ts: int | None) -> tuple[int | None, bytes | None, bool]:
-    """(ts, key, parsed) of one line; an unreadable line keeps ``previous_ts``."""
-    try:
-        document = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return previous_ts, None, False
-    if not isinstance(document, dict):
-        return previous_ts, None, False
-    try:
-        ts = parse_ts(document["ts"])
-    except (KeyError, TimestampError):
-        return previous_ts, None, False
-    customer = document.get("customer_id")
-    return ts, (customer.encode() if isinstance(customer, str) and customer else None), True
-
-
-def file_records(path: Path) -> Iterator[Record]:
-    """The records of one file, in file order."""
-    previous: int | None = None
-    lines = open_lines(path)
-    while True:
-        try:
-            number, value = next(lines)
-        except StopIteration:
-            return
-        except (OSError, EOFError) as exc:  # a truncated or corrupt gzip, a read error
-            raise UserError(f"{path}: {exc or type(exc).__name__}") from exc
-        ts, key, parsed = parse_line(value, previous)
-        previous = ts
-        yield Record(ts, key, value, path, number, parsed)
-
-
-def _merge_key(record: Record) -> int:
-    return -1 if record.ts is None else record.ts
-
-
-def merged_records(paths: list[Path]) -> Iterator[Record]:
-    """All files' records in time order (each file is assumed sorted by time)."""
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        raise UserError(f"{missing[0]}: no such file")
-    if len(paths) == 1:
-        return file_records(paths[0])
-    return heapq.merge(*(file_records(p) for p in paths), key=_merge_key)
-
-
 # --------------------------------------------------------------------------- checkpoint
 
 def _files_id(paths: Iterable[Path]) -> list[str]:
@@ -320,7 +261,7 @@ class TokenBucket:
 def _uncompressed_size(path: Path) -> int:
     """File size; for gzip the trailer's ISIZE (exact below 4 GiB, one member)."""
     size = path.stat().st_size
-    if path.suffix != ".gz" or size < 18:
+    if size < 18 or not is_gzip(path):
         return size
     with path.open("rb") as handle:
         handle.seek(-4, os.SEEK_END)
@@ -453,21 +394,6 @@ def keyed_sender(producer: Any, topic: str, fast: bool = True) -> tuple[Any, boo
     return send, True
 
 
-def _partitioner(partitions: int) -> Any:
-    """key -> partition exactly as kafka-python's (and Java's) default, memoised."""
-    from kafka.partitioner.default import murmur2
-
-    cache: dict[bytes, int] = {}
-
-    def partition(key: bytes) -> int:
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = (murmur2(key) & 0x7FFFFFFF) % partitions
-        return found
-
-    return partition
-
-
 @dataclass(frozen=True)
 class ReplaySummary:
     produced: int
@@ -502,7 +428,7 @@ def replay_to_kafka(paths: list[Path], bootstrap: str, topic: str, options: Repl
     only = None if options.key is None else options.key.encode()
 
     producer, partitions = _connect(bootstrap, topic)
-    partition_of = _partitioner(partitions)
+    partition_of = partitioner(partitions)
     send = producer.send
     send_keyed, _ = keyed_sender(producer, topic, FAST_SEND)
     monotonic = time.monotonic

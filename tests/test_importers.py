@@ -18,7 +18,7 @@ import pytest
 import schemas
 from segments.gate import Gate, Interaction
 from streams.errors import UserError
-from streams.importers import FORMATS, ImportReport, online_retail, rfc3339, run_import
+from streams.tools.importers import FORMATS, ImportReport, online_retail, rfc3339, run_import
 
 GATE = Gate()
 

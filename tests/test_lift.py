@@ -1,4 +1,4 @@
-"""``streams.lift``: the trigger lift report, with no broker.
+"""``streams.tools.lift``: the trigger lift report, with no broker.
 
 The small case below is computed by hand; the interval formula is cross-checked
 against Newcombe (1998), "Interval estimation for the difference between independent
@@ -19,14 +19,14 @@ import pytest
 
 from segments.timefmt import format_ts, parse_ts
 from streams.errors import UserError
-from streams.lift import (
+from streams.tools.eventlog import read_jsonl
+from streams.tools.lift import (
     GroupStats,
     MomentLift,
     add_lift_arguments,
     format_table,
     lift_report,
     newcombe_diff_ci,
-    read_jsonl,
     run_lift,
     to_json,
     wilson_interval,
@@ -371,7 +371,7 @@ def test_read_jsonl_skips_blank_lines(tmp_path: Path) -> None:
 
 
 def test_module_entry_point(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from streams.lift import _main
+    from streams.tools.lift import _main
 
     events = _write(tmp_path / "events.jsonl", EVENTS)
     outputs = _write(tmp_path / "out.jsonl", OUTPUTS)

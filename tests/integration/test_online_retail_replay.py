@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 
 from segments.definitions import DEFAULT_PATH, parse_definitions
-from streams.importers import run_import
-from streams.offline import replay_offline
+from streams.tools.importers import run_import
+from streams.tools.offline import replay_offline
 from tests.integration.test_worker_matches_offline import by_customer
 from tests.kafka_tools import consume, running_worker, segstream_command
 

@@ -47,22 +47,20 @@ difference and interval are ``None`` when either group is empty.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import sys
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Any, NoReturn
 
-import orjson
-
 from segments.definitions import parse_duration
 from segments.timefmt import TimestampError, parse_ts
 from streams.errors import UserError
+from streams.tools.eventlog import read_jsonl
 
 __all__ = [
     "GroupStats",
@@ -71,7 +69,6 @@ __all__ = [
     "format_table",
     "lift_report",
     "newcombe_diff_ci",
-    "read_jsonl",
     "run_lift",
     "to_json",
     "wilson_interval",
@@ -285,38 +282,6 @@ def lift_report(outputs: Iterable[dict[str, Any]], events: Iterable[dict[str, An
         rows.append(_row(moment, groups["treated"], groups["control"], censored.get(moment, 0)))
     rows.append(_row(OVERALL, overall["treated"], overall["control"], sum(censored.values())))
     return rows
-
-
-# --------------------------------------------------------------------------- input
-
-def read_jsonl(path: Path, skipped: list[int] | None = None) -> Iterator[dict[str, Any]]:
-    """The JSON objects of a JSON-lines file, gzip (by its magic bytes) or not.
-
-    With ``skipped`` (a one-item counter), lines that are not JSON objects are counted
-    there and passed over, as the worker dead-letters them; otherwise they stop the run.
-    """
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    with path.open("rb") as probe:
-        compressed = probe.read(2) == b"\x1f\x8b"
-    number = 0
-    try:
-        with (gzip.open(path, "rb") if compressed else path.open("rb")) as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    document = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    document = None
-                if not isinstance(document, dict):
-                    if skipped is None:
-                        raise UserError(f"{path}:{number}: not a JSON object")
-                    skipped[0] += 1
-                    continue
-                yield document
-    except (OSError, EOFError) as exc:  # a truncated or corrupt gzip, a read error
-        raise UserError(f"{path}:{number + 1}: {exc or type(exc).__name__}") from exc
 
 
 # --------------------------------------------------------------------------- output

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.importers import bounded_id, fail, read_csv_rows, require_columns, rfc3339
+from streams.tools.importers import bounded_id, fail, read_csv_rows, require_columns, rfc3339
 
 if TYPE_CHECKING:
-    from streams.importers import ImportReport
+    from streams.tools.importers import ImportReport
 
 __all__ = ["TYPES", "read_events"]
 

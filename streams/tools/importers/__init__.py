@@ -142,7 +142,7 @@ def bounded_id(text: str, limit: int = 128) -> str:
     return f"{text[:limit - 26]}~{digest}"
 
 
-from streams.importers import cdnow, online_retail, rees46, taobao, trivago  # noqa: E402
+from streams.tools.importers import cdnow, online_retail, rees46, taobao, trivago  # noqa: E402
 
 FORMATS: dict[str, Callable[[Path, ImportReport], Iterator[dict[str, Any]]]] = {
     "online-retail": online_retail.read_events,

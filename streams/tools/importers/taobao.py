@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.importers import bounded_id, fail, read_csv_rows, rfc3339
+from streams.tools.importers import bounded_id, fail, read_csv_rows, rfc3339
 
 if TYPE_CHECKING:
-    from streams.importers import ImportReport
+    from streams.tools.importers import ImportReport
 
 __all__ = ["TYPES", "WINDOW", "read_events"]
 

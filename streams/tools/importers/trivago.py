@@ -20,10 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from streams.importers import bounded_id, fail, require_columns, rfc3339
+from streams.tools.importers import bounded_id, fail, require_columns, rfc3339
 
 if TYPE_CHECKING:
-    from streams.importers import ImportReport
+    from streams.tools.importers import ImportReport
 
 __all__ = ["ACTIONS", "read_events"]
 
