@@ -52,7 +52,6 @@ kept to detect failures.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -65,16 +64,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from segments.timefmt import TimestampError, parse_ts
 from streams.errors import UserError
-from streams.tools.eventlog import Record, is_gzip, merged_records
+from streams.tools.eventlog import is_gzip, merged_records
 from streams.tools.partitioner import partitioner
 from streams.topics import BrokerUnavailable
 
-__all__ = ["Record", "ReplayOptions", "ReplaySummary", "TokenBucket",
-           "add_replay_arguments", "keyed_sender", "merged_records", "options_from_args",
-           "parse_speed", "parse_timestamp", "read_checkpoint", "replay_to_kafka",
-           "schedule", "write_checkpoint"]
+__all__ = ["ReplayOptions", "ReplaySummary", "TokenBucket", "keyed_sender", "read_checkpoint",
+           "replay_to_kafka", "schedule", "write_checkpoint"]
 
 SYNC_SECONDS = 2.0          # flush, check deliveries and write the checkpoint this often
 PROGRESS_SECONDS = 0.25     # at most 4 progress lines a second
@@ -112,88 +108,6 @@ class ReplayOptions:
     skip: int = 0                   # ignore the first N records of the merged stream
     checkpoint: Path | None = None  # resume from / record the position here
     progress: bool = False          # a progress line on ``out``
-
-
-def parse_speed(text: str) -> float | None:
-    """``max`` -> None; ``1x``, ``60x``, ``60``, ``0.5x`` -> the factor."""
-    cleaned = text.strip().lower()
-    if cleaned == "max":
-        return None
-    number = cleaned[:-1] if cleaned.endswith("x") else cleaned
-    try:
-        speed = float(number)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"invalid speed {text!r}: use 'max' or a factor such as 1x, 60x, 0.5x") from None
-    if not speed > 0 or speed == float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid speed {text!r}: must be above 0")
-    return speed
-
-
-def _positive_rate(text: str) -> float:
-    try:
-        rate = float(text)
-    except ValueError:
-        rate = 0.0
-    if not rate > 0 or rate == float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid rate {text!r}: events per second above 0")
-    return rate
-
-
-def _non_negative(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"invalid count {text!r}: a whole number >= 0")
-    return int(text)
-
-
-def parse_timestamp(text: str) -> int:
-    """RFC 3339 with an offset, or epoch milliseconds."""
-    try:
-        return parse_ts(int(text) if text.isdigit() else text)
-    except TimestampError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of a broker replay; a flag the parser already has is left alone.
-
-    Adds ``--speed --rate --from --key --skip --checkpoint`` and ``--no-progress``;
-    ``--until`` and ``--progress`` too when the parser lacks them.
-    """
-    existing = parser._option_string_actions  # the one way argparse tells
-
-    def add(flag: str, **kwargs: Any) -> None:
-        if flag not in existing:
-            parser.add_argument(flag, **kwargs)
-
-    add("--speed", type=parse_speed, default=None, metavar="max|FACTORx",
-        help="max (default): as fast as possible; 1x: real time from the events' "
-        "timestamps; 60x: sixty times faster")
-    add("--rate", type=_positive_rate, default=None, metavar="EVENTS_PER_S",
-        help="at most this many events per second")
-    add("--from", dest="start", type=parse_timestamp, default=None, metavar="TIMESTAMP",
-        help="skip events before this instant (RFC 3339 or epoch ms)")
-    add("--until", type=parse_timestamp, default=None, metavar="TIMESTAMP",
-        help="stop at the first event at or after this instant")
-    add("--key", default=None, metavar="CUSTOMER_ID", help="only this customer's events")
-    add("--skip", type=_non_negative, default=0, metavar="N",
-        help="skip the first N records of the merged files")
-    add("--checkpoint", type=Path, default=None, metavar="FILE",
-        help="record progress here every few seconds; resume from it when it exists")
-    add("--progress", action="store_true", default=False,
-        help="progress line on stderr (default: when stderr is a terminal)")
-    add("--no-progress", action="store_true", default=False, help="no progress line")
-
-
-def options_from_args(args: argparse.Namespace) -> ReplayOptions:
-    """ReplayOptions from the flags of :func:`add_replay_arguments`."""
-    progress = bool(getattr(args, "progress", False))
-    if not progress and not getattr(args, "no_progress", False):
-        progress = sys.stderr.isatty()
-    return ReplayOptions(speed=getattr(args, "speed", None), rate=getattr(args, "rate", None),
-                         start=getattr(args, "start", None), until=getattr(args, "until", None),
-                         key=getattr(args, "key", None), skip=getattr(args, "skip", 0) or 0,
-                         checkpoint=getattr(args, "checkpoint", None), progress=progress)
 
 
 # --------------------------------------------------------------------------- checkpoint

@@ -17,7 +17,8 @@ from kafka.partitioner.default import murmur2
 
 import streams.replay as replay
 from streams.errors import UserError
-from streams.replay import ReplayOptions, merged_records, replay_to_kafka
+from streams.replay import ReplayOptions, replay_to_kafka
+from streams.tools.eventlog import merged_records
 from streams.topics import BrokerUnavailable
 from tests.kafka_tools import consume
 
