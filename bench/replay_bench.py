@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 
 from segments.records import INTERACTIONS
-from streams.replay import ReplayOptions, replay_to_kafka
+from streams.client.replay import ReplayOptions, replay_to_kafka
 
 BASE_TS = 1_795_000_000_000
 TYPES = ("page_view", "product_view", "add_to_cart", "search", "app_open")

@@ -25,11 +25,11 @@ from segments.processor import Processor, Source
 from segments.records import INTERACTIONS, OUTPUT_TOPICS, Output
 from streams import codecs, web
 from streams.checkpoints import ModelCheckpoints, checkpoint_key
+from streams.client.topics import DEAD_LETTER_MAX_BYTES
 from streams.heap import HeapSettler
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.tables import TableStore
-from streams.topics import DEAD_LETTER_MAX_BYTES
 
 __all__ = ["create_app"]
 

@@ -36,7 +36,7 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from streams.topics import BrokerUnavailable
+    from streams.client.topics import BrokerUnavailable
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # the tools report a broker problem in one line of their own; kafka-python's

@@ -1,5 +1,5 @@
 """``segstream models`` and ``segstream clusters``: the workers' online models
-(:mod:`streams.models_view`)."""
+(:mod:`streams.client.models_view`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from streams.cli.common import Commands
-from streams.models_view import collect, format_clusters, format_models
-from streams.worker_api import default_worker
+from streams.client.models_view import collect, format_clusters, format_models
+from streams.client.worker_api import default_worker
 
 __all__ = ["add_arguments", "add_parsers", "run_clusters", "run_models"]
 

@@ -1,4 +1,4 @@
-"""``segstream profile CUSTOMER_ID``: one customer's state (:mod:`streams.profile`)."""
+"""``segstream profile CUSTOMER_ID``: one customer's state (:mod:`streams.client.profile`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 from typing import IO
 
 from streams.cli.common import Commands
-from streams.profile import fetch_profile, format_profile
-from streams.worker_api import default_worker
+from streams.client.profile import fetch_profile, format_profile
+from streams.client.worker_api import default_worker
 
 __all__ = ["add_parser", "add_profile_arguments", "run_profile"]
 

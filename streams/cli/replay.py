@@ -1,5 +1,5 @@
 """``segstream replay FILE…``: event logs into ``interactions`` (the broker replay,
-:mod:`streams.replay`), or through the engine here with ``--offline``
+:mod:`streams.client.replay`), or through the engine here with ``--offline``
 (:mod:`streams.tools.offline`). The flags, and which of them go with which mode."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from streams.cli.common import (
     parse_timestamp,
     positive,
 )
+from streams.client.replay import ReplayOptions
 from streams.errors import UserError
-from streams.replay import ReplayOptions
 
 __all__ = ["add_parser", "add_replay_arguments", "options_from_args", "parse_speed",
            "run_replay"]
@@ -137,7 +137,7 @@ def run_replay(args: argparse.Namespace) -> int:
             raise UserError(f"{path}: no such file")
     if args.offline:
         return _run_offline_replay(args)
-    from streams.replay import replay_to_kafka
+    from streams.client.replay import replay_to_kafka
 
     unused = [flag for flag, value in (("--out", args.out), ("--definitions", args.definitions))
               if value is not None]

@@ -72,7 +72,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             with args.out.open("wb") as out:
                 _write(events, out)
         return 0
-    from streams.replay import ReplayOptions, replay_to_kafka
+    from streams.client.replay import ReplayOptions, replay_to_kafka
 
     with tempfile.TemporaryDirectory(prefix="segstream-simulate-") as tmp:
         log = Path(tmp) / "simulated.jsonl"

@@ -1,4 +1,4 @@
-"""``segstream tail TOPIC``: the flags, checked, then :func:`streams.tail.follow`."""
+"""``segstream tail TOPIC``: the flags, checked, then :func:`streams.client.tail.follow`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 from typing import IO
 
 from streams.cli.common import Commands, add_connection, connection
+from streams.client.tail import TOPICS, Filters, follow
 from streams.errors import UserError
-from streams.tail import TOPICS, Filters, follow
 
 __all__ = ["add_parser", "add_tail_arguments", "run_tail"]
 

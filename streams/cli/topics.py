@@ -28,7 +28,7 @@ def add_parser(commands: Commands) -> None:
 
 
 def run_topics(args: argparse.Namespace) -> int:
-    from streams.topics import describe_topics, ensure_topics, format_topics
+    from streams.client.topics import describe_topics, ensure_topics, format_topics
 
     if args.topics_command == "describe":
         infos = describe_topics(connection(args))

@@ -59,7 +59,7 @@ def run_worker(args: argparse.Namespace) -> int:
     import faust
 
     from streams.app import create_app
-    from streams.topics import ensure_topics
+    from streams.client.topics import ensure_topics
 
     settings = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
                         data_dir=args.data_dir, web_host=args.web_host, web_port=args.web_port,

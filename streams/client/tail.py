@@ -80,7 +80,7 @@ def _consumer(bootstrap: str, topic: str, from_beginning: bool) -> Any:
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
-    from streams.topics import CONNECT_TIMEOUT_MS, BrokerUnavailable
+    from streams.client.topics import CONNECT_TIMEOUT_MS, BrokerUnavailable
 
     try:
         consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,

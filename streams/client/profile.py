@@ -11,8 +11,8 @@ import urllib.error
 import urllib.parse
 from typing import Any
 
+from streams.client.worker_api import get_json
 from streams.errors import UserError
-from streams.worker_api import get_json
 
 __all__ = ["fetch_profile", "format_profile"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import urllib.error
 from typing import Any
 
+from streams.client.worker_api import get_json
 from streams.errors import UserError
-from streams.worker_api import get_json
 
 __all__ = ["collect", "format_clusters", "format_models"]
 

@@ -15,7 +15,7 @@ from segments.records import DEAD_LETTERS, INTERACTIONS, OUTPUT_TOPICS
 from streams.errors import UserError
 from streams.settings import Settings
 
-__all__ = ["BrokerUnavailable", "TopicInfo", "describe_topics", "ensure_topics",
+__all__ = ["BrokerUnavailable", "TopicInfo", "connect_admin", "describe_topics", "ensure_topics",
            "format_topics", "partition_count"]
 
 log = logging.getLogger(__name__)
@@ -28,18 +28,24 @@ class BrokerUnavailable(RuntimeError):
     """The broker could not be reached: a user error, reported in one line."""
 
 
-def admin(settings: Settings, timeout_ms: int = 10_000) -> KafkaAdminClient:
+def connect_admin(bootstrap: str, client_id: str, *, timeout_ms: int = 10_000,
+                  connect_timeout_ms: int = CONNECT_TIMEOUT_MS) -> KafkaAdminClient:
+    """An admin client of ``bootstrap``; :class:`BrokerUnavailable` if none answers."""
     try:
-        return KafkaAdminClient(bootstrap_servers=settings.bootstrap,
-                                client_id=f"{settings.app_id}-admin",
+        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id,
                                 request_timeout_ms=timeout_ms,
-                                bootstrap_timeout_ms=CONNECT_TIMEOUT_MS)
+                                bootstrap_timeout_ms=connect_timeout_ms)
     except KafkaError as exc:
         raise BrokerUnavailable(
-            f"cannot reach Kafka at {settings.bootstrap}: {type(exc).__name__}") from exc
+            f"cannot reach Kafka at {bootstrap}: {type(exc).__name__}") from exc
+
+
+def admin(settings: Settings) -> KafkaAdminClient:
+    return connect_admin(settings.bootstrap, f"{settings.app_id}-admin")
 
 
 def partition_count(client: KafkaAdminClient, topic: str) -> int | None:
+    """How many partitions ``topic`` has; ``None`` when it does not exist."""
     described = client.describe_topics([topic])
     for entry in described:
         # kafka-python 3 names the topic "name" (2.x: "topic")
