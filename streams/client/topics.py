@@ -69,7 +69,8 @@ def ensure_topics(settings: Settings) -> int:
     """Create missing topics; return the partition count of ``interactions``.
 
     The changelog of the customer table is created here too, co-partitioned with
-    ``interactions`` (same count) and compacted, before Faust needs it.
+    ``interactions`` (same count) and compacted, before Faust needs it. A changelog
+    that exists with another partition count is a :class:`UserError`.
     """
     client = admin(settings)
     try:
@@ -98,8 +99,8 @@ def ensure_topics(settings: Settings) -> int:
                                 f"{reason}") from exc
         changelog = partition_count(client, settings.changelog_topic)
         if changelog is not None and changelog != partitions:
-            raise SystemExit(
-                f"segstream: {settings.changelog_topic} has {changelog} partitions but "
+            raise UserError(
+                f"{settings.changelog_topic} has {changelog} partitions but "
                 f"{source} has {partitions}; they must match (delete the changelog)")
         return partitions
     finally:
