@@ -19,7 +19,6 @@ class Settings:
     partitions: int = 3
     replication_factor: int = 1
     clock: Literal["live", "event"] = "live"
-    definitions: Path | None = None
     max_event_bytes: int = 64 * 1024
     max_future_ms: int = 24 * 3_600_000
     dedupe_window_ms: int = 24 * 3_600_000

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,8 +50,3 @@ def data_dir() -> Path:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     return DATA_DIR
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path

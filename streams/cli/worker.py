@@ -65,7 +65,7 @@ def run_worker(args: argparse.Namespace) -> int:
                         data_dir=args.data_dir, web_host=args.web_host, web_port=args.web_port,
                         partitions=args.partitions, clock=args.clock,
                         replication_factor=args.replication_factor,
-                        definitions=args.definitions, max_event_bytes=args.max_event_bytes,
+                        max_event_bytes=args.max_event_bytes,
                         linger_ms=args.linger_ms, loglevel=args.loglevel,
                         checkpoint_updates=args.model_checkpoint_updates,
                         checkpoint_seconds=args.model_checkpoint_seconds)
