@@ -8,13 +8,15 @@ refused rather than applied.
 
 >>> import tempfile
 >>> from pathlib import Path
->>> folder = Path(tempfile.mkdtemp())
+>>> tmp = tempfile.TemporaryDirectory()
+>>> folder = Path(tmp.name)
 >>> logs = [folder / "a.jsonl"]
 >>> read_checkpoint(folder / "cp.json", logs)  # none yet: from the start
 0
 >>> write_checkpoint(folder / "cp.json", logs, 42, "interactions")
 >>> read_checkpoint(folder / "cp.json", logs)
 42
+>>> tmp.cleanup()
 """
 
 from __future__ import annotations

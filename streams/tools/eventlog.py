@@ -12,7 +12,8 @@ read error or a truncated gzip is a one-line :class:`UserError` naming the file.
 
 >>> import gzip, tempfile
 >>> from pathlib import Path
->>> folder = Path(tempfile.mkdtemp())
+>>> tmp = tempfile.TemporaryDirectory()
+>>> folder = Path(tmp.name)
 >>> _ = (folder / "a.jsonl").write_bytes(b'{"customer_id": "c-1", "ts": 20}\\n\\n[1]\\n')
 >>> _ = (folder / "b").write_bytes(gzip.compress(b'{"customer_id": "c-2", "ts": 10}\\n'))
 >>> list(open_lines(folder / "a.jsonl"))
@@ -20,6 +21,7 @@ read error or a truncated gzip is a one-line :class:`UserError` naming the file.
 >>> [(r.ts, r.key, r.file.name, r.line) for r in merged_records([folder / "a.jsonl",
 ...                                                             folder / "b"])]
 [(10, b'c-2', 'b', 1), (20, b'c-1', 'a.jsonl', 1), (20, None, 'a.jsonl', 3)]
+>>> tmp.cleanup()
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -32,11 +33,11 @@ def replay(bootstrap: str, prefix: str, log: Path, *flags: str) -> None:
 
 
 def test_online_retail_gives_the_same_records_at_two_speeds_and_offline(
-        bootstrap: str, prefix: str, tmp_path: Path, data_dir: Path) -> None:
+        bootstrap: str, prefix: str, tmp_path: Path, data_file: Callable[[str], Path]) -> None:
     events = tmp_path / "online-retail.jsonl"
     with events.open("wb") as out:
         report = run_import("online-retail",
-                            data_dir / "online-retail-ii" / "online_retail_ii.parquet", out)
+                            data_file("online-retail-ii/online_retail_ii.parquet"), out)
     assert report.written == 44_876
     subset = tmp_path / "first-months.jsonl"
     lines = [line for line in events.read_bytes().splitlines()
