@@ -1,4 +1,4 @@
-"""``segstream tail TOPIC``: follow an output topic live, for people or for pipes.
+"""Following an output topic live (``segstream tail TOPIC``), for people or for pipes.
 
 Reads every partition of one of the worker's output topics (no consumer group, so it
 never disturbs anyone's offsets), from the end (live) or the beginning, keeps the

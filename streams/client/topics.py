@@ -1,4 +1,5 @@
-"""Creating and checking the contract's topics with kafka-python's admin client."""
+"""Creating and checking the contract's topics with kafka-python's admin client:
+``segstream topics create|describe``, and what the worker ensures before it starts."""
 
 from __future__ import annotations
 
