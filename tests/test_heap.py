@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import doctest
 import gc
 from collections.abc import Callable, Iterator
 
 import pytest
 
+import streams.heap
 from streams.heap import HeapSettler
 
 Settle = Callable[[float], tuple[HeapSettler, list[Callable[[], None]]]]
@@ -28,6 +30,13 @@ def installed() -> Iterator[Settle]:
     for settler in settlers:
         settler.uninstall()
     gc.unfreeze()
+
+
+def test_the_docstring_example_runs() -> None:
+    try:
+        assert doctest.testmod(streams.heap).failed == 0
+    finally:
+        gc.unfreeze()
 
 
 def test_a_slow_full_collection_schedules_a_freeze_of_the_survivors(
