@@ -44,8 +44,8 @@ from segments.definitions import load_default
 from segments.engine import Engine
 from segments.gate import Gate
 from segments.processor import MemoryStore, Processor, Source
-from streams.importers import FORMATS, ImportReport
-from streams.offline import partition_of
+from streams.tools.importers import FORMATS, ImportReport
+from streams.tools.offline import partition_of
 
 START, END = "<!-- models-report:start -->", "<!-- models-report:end -->"
 PARTITIONS = 3

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import orjson
 
-from streams.replay import ReplayOptions, replay_to_kafka
+from segments.records import INTERACTIONS
+from streams.client.replay import ReplayOptions, replay_to_kafka
 
 BASE_TS = 1_795_000_000_000
 TYPES = ("page_view", "product_view", "add_to_cart", "search", "app_open")
@@ -54,7 +55,7 @@ def main() -> None:
     events = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
     files = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     bootstrap = os.environ.get("SEGSTREAM_BOOTSTRAP", "127.0.0.1:9092")
-    topic = f"bench{uuid.uuid4().hex[:8]}-interactions"
+    topic = f"bench{uuid.uuid4().hex[:8]}-{INTERACTIONS}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(topic, 3, 1)])
     try:

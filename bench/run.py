@@ -79,8 +79,8 @@ def online_retail() -> None:
     import tempfile
     from pathlib import Path
 
-    from streams.importers import run_import
-    from streams.offline import replay_offline
+    from streams.tools.importers import run_import
+    from streams.tools.offline import replay_offline
 
     data = Path(os.environ.get("SEGSTREAM_DATA", Path(__file__).resolve().parents[2] /
                                "shared" / "data"))

@@ -97,6 +97,7 @@ from confluent_kafka import KafkaError  # noqa: E402
 from confluent_kafka import Producer as LoadProducer  # noqa: E402
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 
+from segments.records import INTERACTIONS, MICRO_MOMENTS, MICRO_MOMENTS_SUPPRESSED  # noqa: E402
 from tests.kafka_tools import Worker  # noqa: E402
 
 MOMENTS = ("i_want_to_know", "i_want_to_go", "i_want_to_do", "i_want_to_buy")
@@ -475,8 +476,9 @@ def main() -> int:
     expected_triggers = math.ceil(args.rate * args.seconds * TRIGGER_SHARE * 1.05)
     customers = max(args.customers, math.ceil(expected_triggers / TRIGGERS_PER_CUSTOMER))
     tz = midday_zone()
-    source = f"{prefix}interactions"
-    moments_topic, suppressed_topic = f"{prefix}micro-moments", f"{prefix}micro-moments-suppressed"
+    source = f"{prefix}{INTERACTIONS}"
+    moments_topic = f"{prefix}{MICRO_MOMENTS}"
+    suppressed_topic = f"{prefix}{MICRO_MOMENTS_SUPPRESSED}"
     machine = (f"{platform.platform()}, {os.cpu_count()} CPUs, "
                f"{platform.processor() or platform.machine()}, Python "
                f"{platform.python_version()}")

@@ -24,10 +24,11 @@ from segments.timefmt import format_ts
 
 __all__ = [
     "DEAD_LETTERS",
+    "INTERACTIONS",
     "MICRO_MOMENTS",
     "MICRO_MOMENTS_SUPPRESSED",
+    "OUTPUT_TOPICS",
     "SEGMENT_CHANGES",
-    "SUPPRESSED",
     "Cause",
     "Output",
     "dead_letter",
@@ -35,12 +36,14 @@ __all__ = [
     "segment_change",
 ]
 
-# Logical topic names; the adapter adds the deployment's prefix.
+# The contract's logical topic names, the one place they are written; every deployed
+# name is the deployment's ``--topic-prefix`` followed by one of these.
+INTERACTIONS = "interactions"  # the input
 SEGMENT_CHANGES = "segment-changes"
 MICRO_MOMENTS = "micro-moments"
 MICRO_MOMENTS_SUPPRESSED = "micro-moments-suppressed"
-SUPPRESSED = "micro-moments-suppressed"
 DEAD_LETTERS = "interactions-dlq"
+OUTPUT_TOPICS = (SEGMENT_CHANGES, MICRO_MOMENTS, MICRO_MOMENTS_SUPPRESSED, DEAD_LETTERS)
 
 
 class Output(NamedTuple):

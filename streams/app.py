@@ -22,14 +22,14 @@ from segments.engine import Engine
 from segments.gate import Gate, GateConfig
 from segments.models import MODELS
 from segments.processor import Processor, Source
-from segments.records import Output
+from segments.records import INTERACTIONS, OUTPUT_TOPICS, Output
 from streams import codecs, web
 from streams.checkpoints import ModelCheckpoints, checkpoint_key
+from streams.client.topics import DEAD_LETTER_MAX_BYTES
 from streams.heap import HeapSettler
 from streams.metrics import Metrics
-from streams.settings import INTERACTIONS, OUTPUT_TOPICS, Settings
+from streams.settings import Settings
 from streams.tables import TableStore
-from streams.topics import DEAD_LETTER_MAX_BYTES
 
 __all__ = ["create_app"]
 

@@ -6,11 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["OUTPUT_TOPICS", "Settings"]
-
-INTERACTIONS = "interactions"
-OUTPUT_TOPICS = ("segment-changes", "micro-moments", "micro-moments-suppressed",
-                 "interactions-dlq")
+__all__ = ["Settings"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,7 +19,6 @@ class Settings:
     partitions: int = 3
     replication_factor: int = 1
     clock: Literal["live", "event"] = "live"
-    definitions: Path | None = None
     max_event_bytes: int = 64 * 1024
     max_future_ms: int = 24 * 3_600_000
     dedupe_window_ms: int = 24 * 3_600_000

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -42,17 +43,29 @@ def prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}-"
 
 
+def _absent(message: str) -> NoReturn:
+    """Real data a test reads is missing: under CI a failure, elsewhere a skip."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture
 def data_dir() -> Path:
     """The real event logs (shared/data); absent: skip, except under CI where it fails."""
     if not DATA_DIR.is_dir():
-        message = f"real data not found at {DATA_DIR} (set SEGSTREAM_DATA)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        _absent(f"real data not found at {DATA_DIR} (set SEGSTREAM_DATA)")
     return DATA_DIR
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
+def data_file(data_dir: Path) -> Callable[[str], Path]:
+    """``data_file("cdnow/CDNOW_sample.txt")``: one file of :func:`data_dir`, which
+    skips or fails as :func:`data_dir` does when it is absent."""
+    def find(relative: str) -> Path:
+        path = data_dir / relative
+        if not path.is_file():
+            _absent(f"real data file {path} not found (set SEGSTREAM_DATA)")
+        return path
+
+    return find

@@ -1,4 +1,4 @@
-"""``streams.lift``: the trigger lift report, with no broker.
+"""``streams.tools.lift``: the trigger lift report, with no broker.
 
 The small case below is computed by hand; the interval formula is cross-checked
 against Newcombe (1998), "Interval estimation for the difference between independent
@@ -12,22 +12,22 @@ import argparse
 import gzip
 import json
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import orjson
 import pytest
 
 from segments.timefmt import format_ts, parse_ts
+from streams.cli.common import Parser
+from streams.cli.lift import add_lift_arguments, run_lift
 from streams.errors import UserError
-from streams.lift import (
+from streams.tools.eventlog import read_jsonl
+from streams.tools.lift import (
     GroupStats,
     MomentLift,
-    add_lift_arguments,
     format_table,
     lift_report,
     newcombe_diff_ci,
-    read_jsonl,
-    run_lift,
     to_json,
     wilson_interval,
 )
@@ -285,15 +285,8 @@ def test_to_json_and_table() -> None:
 
 # --------------------------------------------------------------------------- command line
 
-class _Parser(argparse.ArgumentParser):
-    """Like the segstream parser: an error is a UserError (one line, exit code 2)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UserError(f"{self.prog}: {message}")
-
-
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = _Parser(prog="segstream lift")
+    parser = Parser(prog="segstream lift")
     add_lift_arguments(parser)
     return parser.parse_args(argv)
 
@@ -371,12 +364,13 @@ def test_read_jsonl_skips_blank_lines(tmp_path: Path) -> None:
 
 
 def test_module_entry_point(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from streams.lift import _main
+    from streams.cli import main
 
     events = _write(tmp_path / "events.jsonl", EVENTS)
     outputs = _write(tmp_path / "out.jsonl", OUTPUTS)
-    assert _main(["--outputs", str(outputs), "--events", str(events)]) == 0
+    assert main(["lift", "--outputs", str(outputs), "--events", str(events)]) == 0
     assert capsys.readouterr().out.startswith("moment ")
-    assert _main(["--outputs", str(outputs), "--events", str(events), "--window", "x"]) == 2
+    assert main(["lift", "--outputs", str(outputs), "--events", str(events),
+                 "--window", "x"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--window" in err

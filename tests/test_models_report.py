@@ -7,6 +7,7 @@ import importlib.util
 import itertools
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -61,8 +62,9 @@ def test_table_ranks_each_baseline_in_the_direction_of_the_label() -> None:
     assert rows[2].split("|")[3:6] == [" **1.000** ", " 1.000 ", " 1.000 "]
 
 
-def test_online_retail_models_beat_recency_and_static_rfm(data_dir: Path) -> None:
-    source = data_dir / "online-retail-ii" / "online_retail_ii.parquet"
+def test_online_retail_models_beat_recency_and_static_rfm(
+        data_file: Callable[[str], Path]) -> None:
+    source = data_file("online-retail-ii/online_retail_ii.parquet")
     examples, _ = report.collect(report.load_events(source))
     for view in (examples, report.second_year(examples)):
         for model, sign_recency, sign_rfm in (("propensity", -1.0, 1.0),

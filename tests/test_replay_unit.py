@@ -14,21 +14,15 @@ from typing import Any
 import orjson
 import pytest
 
-import streams.replay as replay
+import streams.client.replay as replay
+from streams.cli.common import parse_timestamp
+from streams.cli.replay import add_replay_arguments, options_from_args, parse_speed
+from streams.client.pacing import TokenBucket, schedule
+from streams.client.progress import uncompressed_size
+from streams.client.replay import ReplayOptions, replay_to_kafka
+from streams.client.replay_checkpoint import read_checkpoint, write_checkpoint
 from streams.errors import UserError
-from streams.replay import (
-    ReplayOptions,
-    TokenBucket,
-    add_replay_arguments,
-    merged_records,
-    options_from_args,
-    parse_speed,
-    parse_timestamp,
-    read_checkpoint,
-    replay_to_kafka,
-    schedule,
-    write_checkpoint,
-)
+from streams.tools.eventlog import merged_records
 
 T0 = 1_795_000_000_000
 
@@ -120,7 +114,7 @@ def test_parse_timestamp() -> None:
 
 def test_arguments_next_to_existing_flags(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--until", type=int)        # as cli.py's replay parser has them
+    parser.add_argument("--until", type=int)        # as the replay command's parser has them
     parser.add_argument("--progress", action="store_true")
     add_replay_arguments(parser)
     args = parser.parse_args(["--speed", "60x", "--rate", "500", "--from", "1000",
@@ -264,7 +258,7 @@ def test_progress_line(two_files: list[Path], producer: FakeProducer) -> None:
 
 
 def test_gzip_size_for_progress(two_files: list[Path]) -> None:
-    assert replay._uncompressed_size(two_files[1]) == len(gzip.decompress(
+    assert uncompressed_size(two_files[1]) == len(gzip.decompress(
         two_files[1].read_bytes()))
 
 

@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 
 import orjson
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
 
 from tests.kafka_tools import consume, produce, running_worker, segstream_command
 
@@ -86,3 +88,18 @@ def test_more_replicas_than_brokers_is_one_clear_line(bootstrap: str, prefix: st
     assert done.stderr.startswith(f"segstream: error: cannot create topic {prefix}interactions")
     assert "replication factor of 3 cannot be reached" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_changelog_with_other_partitions_is_one_clear_line(bootstrap: str,
+                                                          prefix: str) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(f"{prefix}interactions", 3, 1),
+                         NewTopic(f"{prefix}segstream-customers-changelog", 2, 1)])
+    admin.close()
+    done = subprocess.run([*segstream_command(), "topics", "create", "--bootstrap", bootstrap,
+                           "--topic-prefix", prefix], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"segstream: error: {prefix}segstream-customers-changelog has 2 partitions but "
+        f"{prefix}interactions has 3; they must match (delete the changelog)"]

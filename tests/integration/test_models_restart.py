@@ -19,7 +19,7 @@ import orjson
 from segments.definitions import DEFAULT_PATH
 from segments.models import parse_model_version
 from segments.timefmt import DAY_MS, parse_ts
-from streams.simulate import simulate
+from streams.tools.simulate import simulate
 from tests.kafka_tools import Worker, consume, produce
 
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z

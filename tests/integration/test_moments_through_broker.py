@@ -17,7 +17,7 @@ import orjson
 from segments.definitions import parse_definitions
 from segments.moments import holdout_bucket
 from segments.timefmt import MINUTE_MS, format_ts, parse_ts
-from streams.offline import partition_of, replay_offline
+from streams.tools.offline import partition_of, replay_offline
 from tests.kafka_tools import assert_valid_outputs, consume, produce, running_worker
 
 RULES = """

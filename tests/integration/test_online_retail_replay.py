@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import io
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 
 from segments.definitions import DEFAULT_PATH, parse_definitions
-from streams.importers import run_import
-from streams.offline import replay_offline
+from streams.tools.importers import run_import
+from streams.tools.offline import replay_offline
 from tests.integration.test_worker_matches_offline import by_customer
 from tests.kafka_tools import consume, running_worker, segstream_command
 
@@ -32,11 +33,11 @@ def replay(bootstrap: str, prefix: str, log: Path, *flags: str) -> None:
 
 
 def test_online_retail_gives_the_same_records_at_two_speeds_and_offline(
-        bootstrap: str, prefix: str, tmp_path: Path, data_dir: Path) -> None:
+        bootstrap: str, prefix: str, tmp_path: Path, data_file: Callable[[str], Path]) -> None:
     events = tmp_path / "online-retail.jsonl"
     with events.open("wb") as out:
         report = run_import("online-retail",
-                            data_dir / "online-retail-ii" / "online_retail_ii.parquet", out)
+                            data_file("online-retail-ii/online_retail_ii.parquet"), out)
     assert report.written == 44_876
     subset = tmp_path / "first-months.jsonl"
     lines = [line for line in events.read_bytes().splitlines()

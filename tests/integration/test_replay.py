@@ -15,10 +15,13 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import NewTopic
 from kafka.partitioner.default import murmur2
 
-import streams.replay as replay
+import streams.client.replay as replay
+from streams.client.fast_send import keyed_sender
+from streams.client.replay import ReplayOptions, replay_to_kafka
+from streams.client.replay_checkpoint import read_checkpoint
+from streams.client.topics import BrokerUnavailable
 from streams.errors import UserError
-from streams.replay import ReplayOptions, merged_records, replay_to_kafka
-from streams.topics import BrokerUnavailable
+from streams.tools.eventlog import merged_records
 from tests.kafka_tools import consume
 
 T0 = 1_795_000_000_000
@@ -73,7 +76,7 @@ def test_replay_two_files(bootstrap: str, topic: str, logs: list[Path], fast: bo
     if fast:  # the fast path is really taken with this kafka-python (no silent fallback)
         producer, _ = replay._connect(bootstrap, topic)
         try:
-            assert replay.keyed_sender(producer, topic, True)[1] is True
+            assert keyed_sender(producer, topic, True)[1] is True
         finally:
             producer.close()
     expected = list(merged_records(logs))
@@ -102,7 +105,7 @@ def test_resume_from_checkpoint(bootstrap: str, topic: str, logs: list[Path],
                             ReplayOptions(until=T0 + 100 * 25, checkpoint=checkpoint),
                             out=io.StringIO())
     assert first.produced == 25
-    assert replay.read_checkpoint(checkpoint, logs) == 25
+    assert read_checkpoint(checkpoint, logs) == 25
     second = replay_to_kafka(logs, bootstrap, topic, ReplayOptions(checkpoint=checkpoint),
                              out=io.StringIO())
     assert (second.produced, second.skipped_filtered) == (36, 25)

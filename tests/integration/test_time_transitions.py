@@ -9,7 +9,7 @@ import orjson
 from kafka import KafkaConsumer
 
 from segments.timefmt import DAY_MS, format_ts
-from streams.offline import partition_of
+from streams.tools.offline import partition_of
 from tests.kafka_tools import Worker, consume, produce, running_worker, values
 
 DEFINITIONS = """

@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from segments.definitions import DEFAULT_PATH, parse_definitions
-from streams.offline import replay_offline
-from streams.simulate import simulate
+from streams.tools.offline import replay_offline
+from streams.tools.simulate import simulate
 from tests.kafka_tools import assert_valid_outputs, consume, produce, running_worker
 
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from itertools import pairwise
@@ -67,8 +68,8 @@ def cdnow_fits(path: Path) -> tuple[BgNbdParams, GammaGammaParams]:
 
 
 @pytest.fixture
-def cdnow(data_dir: Path) -> Path:
-    return data_dir / "cdnow" / "CDNOW_sample.txt"
+def cdnow(data_file: Callable[[str], Path]) -> Path:
+    return data_file("cdnow/CDNOW_sample.txt")
 
 
 def test_cdnow_summaries_match_the_literature(cdnow: Path) -> None:

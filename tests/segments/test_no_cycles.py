@@ -1,6 +1,6 @@
 """The processor leaves no reference cycles behind.
 
-The worker freezes its heap after recovery (``streams.app.settle_heap``) so that full
+The worker freezes its heap after recovery (``streams.heap.HeapSettler``) so that full
 garbage collections stop walking the recovered state; that is only safe while the
 state it freezes never becomes cyclic garbage, which reference counting cannot free.
 """

@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.importers import bounded_id, fail, rfc3339
+from streams.tools.importers import bounded_id, fail, rfc3339
 
 if TYPE_CHECKING:
-    from streams.importers import ImportReport
+    from streams.tools.importers import ImportReport
 
 __all__ = ["YEAR_SHIFT", "read_events"]
 
@@ -102,7 +102,7 @@ def _is_data(fields: list[str]) -> bool:
 def _noon_utc_ms(date: str) -> int | None:
     """12:00 UTC of ``YYYYMMDD`` moved :data:`YEAR_SHIFT` years on, in epoch ms.
 
-    >>> from streams.importers import rfc3339
+    >>> from streams.tools.importers import rfc3339
     >>> rfc3339(_noon_utc_ms("19970101"))
     '2025-01-01T12:00:00Z'
     """

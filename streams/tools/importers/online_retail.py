@@ -24,10 +24,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import schemas
-from streams.importers import bounded_id, fail, require_columns, rfc3339
+from streams.tools.importers import bounded_id, fail, require_columns, rfc3339
 
 if TYPE_CHECKING:
-    from streams.importers import ImportReport
+    from streams.tools.importers import ImportReport
 
 __all__ = ["COUNTRIES", "MAX_ITEMS", "read_events"]
 

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.importers import bounded_id, fail, read_csv_rows, rfc3339
+from streams.tools.importers import bounded_id, fail, first_sighting, read_csv_rows, rfc3339
 
 if TYPE_CHECKING:
-    from streams.importers import ImportReport
+    from streams.tools.importers import ImportReport
 
 __all__ = ["TYPES", "WINDOW", "read_events"]
 
@@ -53,10 +53,8 @@ def read_events(path: Path, report: ImportReport) -> Iterator[dict[str, Any]]:
             report.skipped["outside_window"] += 1
             continue
         event_id = bounded_id(f"tb-{user}-{item}-{behavior}-{seconds}")
-        if event_id in seen:
-            report.skipped["duplicate_row"] += 1
+        if not first_sighting(event_id, seen, report):
             continue
-        seen.add(event_id)
         kind = TYPES[behavior]
         about = {"product_id": item, "category": category}
         if kind == "purchase":

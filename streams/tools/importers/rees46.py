@@ -16,10 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.importers import bounded_id, fail, read_csv_rows, require_columns, rfc3339
+from streams.tools.importers import (
+    bounded_id,
+    fail,
+    first_sighting,
+    read_csv_rows,
+    require_columns,
+    rfc3339,
+)
 
 if TYPE_CHECKING:
-    from streams.importers import ImportReport
+    from streams.tools.importers import ImportReport
 
 __all__ = ["TYPES", "read_events"]
 
@@ -75,10 +82,8 @@ def read_events(path: Path, report: ImportReport) -> Iterator[dict[str, Any]]:
         session = row[at["user_session"]].strip()
         key = f"{session or 'user-' + customer}-{product}-{epoch}"
         event_id = bounded_id(f"r46-{row[at['event_type']]}-{key}")
-        if event_id in seen:
-            report.skipped["duplicate_row"] += 1
+        if not first_sighting(event_id, seen, report):
             continue
-        seen.add(event_id)
         category = (row[at["category_code"]].strip() or row[at["category_id"]].strip())[:128]
         brand = row[at["brand"]].strip()[:128]
         about: dict[str, Any] = {"product_id": bounded_id(product)}

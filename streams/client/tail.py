@@ -1,4 +1,4 @@
-"""``segstream tail TOPIC``: follow an output topic live, for people or for pipes.
+"""Following an output topic live (``segstream tail TOPIC``), for people or for pipes.
 
 Reads every partition of one of the worker's output topics (no consumer group, so it
 never disturbs anyone's offsets), from the end (live) or the beginning, keeps the
@@ -9,57 +9,47 @@ record, or Ctrl-C) a summary line with counts and rates goes to stderr.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
 
+from segments.records import DEAD_LETTERS, MICRO_MOMENTS, MICRO_MOMENTS_SUPPRESSED, SEGMENT_CHANGES
 from streams.errors import UserError
-from streams.settings import Settings
 
-__all__ = ["TOPICS", "add_tail_arguments", "keep", "render", "run_tail"]
+__all__ = ["TOPICS", "Filters", "follow", "keep", "render"]
 
-TOPICS = ("micro-moments", "micro-moments-suppressed", "segment-changes", "interactions-dlq")
-
-
-def add_tail_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("topic", metavar="TOPIC",
-                        help="one of: " + ", ".join(TOPICS) + " (the prefix is added)")
-    parser.add_argument("--from-beginning", action="store_true",
-                        help="read the topic from its start (default: only new records)")
-    parser.add_argument("--moment", action="append", help="only this moment (repeatable)")
-    parser.add_argument("--segment", action="append",
-                        help="only this segment (repeatable)")
-    parser.add_argument("--customer", action="append",
-                        help="only this customer id (repeatable)")
-    parser.add_argument("--change", choices=("entered", "exited"),
-                        help="segment changes: only entries or only exits")
-    parser.add_argument("--reason", action="append",
-                        help="suppressed triggers or dead letters: only this reason")
-    parser.add_argument("--format", choices=("table", "json"), default=None,
-                        help="table for people (default on a terminal), json for pipes")
-    parser.add_argument("--count", type=int, default=None, metavar="N",
-                        help="stop after N records")
-    parser.add_argument("--idle", type=float, default=None, metavar="SECONDS",
-                        help="stop after this many seconds without a new record")
+# the output topics, in the order the help lists them
+TOPICS = (MICRO_MOMENTS, MICRO_MOMENTS_SUPPRESSED, SEGMENT_CHANGES, DEAD_LETTERS)
 
 
-def keep(value: dict[str, Any], args: argparse.Namespace) -> bool:
+@dataclass(frozen=True, kw_only=True)
+class Filters:
+    """Which records to show; an empty filter keeps every record (the flags' names)."""
+
+    customer: Sequence[str] | None = None
+    moment: Sequence[str] | None = None
+    segment: Sequence[str] | None = None
+    change: str | None = None          # entered or exited
+    reason: Sequence[str] | None = None  # the suppression or dead-letter reason
+
+
+def keep(value: dict[str, Any], filters: Filters) -> bool:
     """Whether a record passes the filters."""
-    if args.customer and value.get("customer_id") not in args.customer:
+    if filters.customer and value.get("customer_id") not in filters.customer:
         return False
-    if args.moment and value.get("moment") not in args.moment:
+    if filters.moment and value.get("moment") not in filters.moment:
         return False
-    if args.segment and value.get("segment") not in args.segment:
+    if filters.segment and value.get("segment") not in filters.segment:
         return False
-    if args.change and value.get("change") != args.change:
+    if filters.change and value.get("change") != filters.change:
         return False
-    return not (args.reason and (value.get("suppressed") or value.get("reason"))
-                not in args.reason)
+    return not (filters.reason and (value.get("suppressed") or value.get("reason"))
+                not in filters.reason)
 
 
 def render(value: dict[str, Any]) -> str:
@@ -90,7 +80,7 @@ def _consumer(bootstrap: str, topic: str, from_beginning: bool) -> Any:
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
-    from streams.topics import CONNECT_TIMEOUT_MS, BrokerUnavailable
+    from streams.client.topics import CONNECT_TIMEOUT_MS, BrokerUnavailable
 
     try:
         consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
@@ -114,29 +104,25 @@ def _consumer(bootstrap: str, topic: str, from_beginning: bool) -> Any:
     return consumer
 
 
-def run_tail(args: argparse.Namespace, out: IO[str] | None = None) -> int:
-    out = out or sys.stdout
-    if args.topic not in TOPICS:
-        raise UserError(f"segstream tail: unknown topic {args.topic!r}; "
-                        f"one of: {', '.join(TOPICS)}")
-    if args.count is not None and args.count < 1:
-        raise UserError("segstream tail: --count must be at least 1")
-    fmt = args.format or ("table" if out.isatty() else "json")
-    topic = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix).topic(
-        args.topic)
-    consumer = _consumer(args.bootstrap, topic, args.from_beginning)
+def follow(bootstrap: str, topic: str, filters: Filters, *, table: bool,
+           count: int | None = None, idle: float | None = None,
+           from_beginning: bool = False, out: IO[str]) -> None:
+    """Print the records of ``topic`` (its deployed name) that pass ``filters`` to
+    ``out`` until ``count`` are shown, ``idle`` seconds pass without one, or Ctrl-C;
+    then the summary line to stderr."""
+    consumer = _consumer(bootstrap, topic, from_beginning)
     show: Callable[[dict[str, Any], bytes], str] = (
-        (lambda value, raw: render(value)) if fmt == "table"
+        (lambda value, raw: render(value)) if table
         else (lambda value, raw: raw.decode("utf-8", "replace")))
     started = last_record = time.monotonic()
     shown, read = 0, 0
     kinds: Counter[str] = Counter()
     try:
-        while args.count is None or shown < args.count:
+        while count is None or shown < count:
             batch = consumer.poll(timeout_ms=200)
             now = time.monotonic()
             if not batch:
-                if args.idle is not None and now - last_record >= args.idle:
+                if idle is not None and now - last_record >= idle:
                     break
                 continue
             last_record = now
@@ -144,15 +130,15 @@ def run_tail(args: argparse.Namespace, out: IO[str] | None = None) -> int:
                 for record in records:
                     read += 1
                     value = orjson.loads(record.value)
-                    if not keep(value, args):
+                    if not keep(value, filters):
                         continue
                     shown += 1
                     kinds[value.get("moment") or value.get("segment")
                           or value.get("reason") or "?"] += 1
                     print(show(value, record.value), file=out, flush=True)
-                    if args.count is not None and shown >= args.count:
+                    if count is not None and shown >= count:
                         break
-                if args.count is not None and shown >= args.count:
+                if count is not None and shown >= count:
                     break
     except KeyboardInterrupt:
         pass
@@ -162,4 +148,3 @@ def run_tail(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         top = ", ".join(f"{name} {n:,}" for name, n in kinds.most_common(6))
         print(f"{shown:,} of {read:,} records shown in {elapsed:.1f}s "
               f"({shown / elapsed:,.1f}/s){': ' + top if top else ''}", file=sys.stderr)
-    return 0

@@ -127,6 +127,15 @@ def require_columns(path: Path, fmt: str, present: Iterable[str],
                          f"{', '.join(needed)})")
 
 
+def first_sighting(event_id: str, seen: set[str], report: ImportReport) -> bool:
+    """Whether ``event_id`` is new; a repeat is counted as ``duplicate_row``."""
+    if event_id in seen:
+        report.skipped["duplicate_row"] += 1
+        return False
+    seen.add(event_id)
+    return True
+
+
 def rfc3339(ms: int) -> str:
     """Epoch milliseconds as RFC 3339 UTC text, e.g. ``2010-06-01T08:00:00Z``."""
     seconds, millis = divmod(ms, 1000)
@@ -142,7 +151,7 @@ def bounded_id(text: str, limit: int = 128) -> str:
     return f"{text[:limit - 26]}~{digest}"
 
 
-from streams.importers import cdnow, online_retail, rees46, taobao, trivago  # noqa: E402
+from streams.tools.importers import cdnow, online_retail, rees46, taobao, trivago  # noqa: E402
 
 FORMATS: dict[str, Callable[[Path, ImportReport], Iterator[dict[str, Any]]]] = {
     "online-retail": online_retail.read_events,

@@ -7,26 +7,14 @@ address will do.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import urllib.error
 import urllib.parse
-from typing import IO, Any
+from typing import Any
 
+from streams.client.worker_api import get_json
 from streams.errors import UserError
-from streams.worker_api import default_worker, get_json
 
-__all__ = ["add_profile_arguments", "fetch_profile", "format_profile", "run_profile"]
-
-
-def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("customer", metavar="CUSTOMER_ID")
-    parser.add_argument("--worker", default=default_worker(),
-                        help="any worker's web address (SEGSTREAM_WORKER_URL, "
-                        "default http://127.0.0.1:6066)")
-    parser.add_argument("--format", choices=("table", "json"), default=None,
-                        help="table for people (default on a terminal), json for programs")
+__all__ = ["fetch_profile", "format_profile"]
 
 
 def fetch_profile(worker: str, customer: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -60,14 +48,3 @@ def format_profile(document: dict[str, Any]) -> str:
     width = max((len(k) for k in features), default=0)
     lines.extend(f"  {name:<{width}}  {value}" for name, value in features.items())
     return "\n".join(lines)
-
-
-def run_profile(args: argparse.Namespace, out: IO[str] | None = None) -> int:
-    out = out or sys.stdout
-    document = fetch_profile(args.worker, args.customer)
-    fmt = args.format or ("table" if out.isatty() else "json")
-    if fmt == "json":
-        print(json.dumps(document, indent=2), file=out)
-    else:
-        print(format_profile(document), file=out)
-    return 0

@@ -9,27 +9,17 @@ each started from, its centre in plain feature values, its size, top categories.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import urllib.error
-from typing import IO, Any
+from typing import Any
 
+from streams.client.worker_api import get_json
 from streams.errors import UserError
-from streams.worker_api import default_worker, get_json
 
-__all__ = ["add_arguments", "format_clusters", "format_models", "run_clusters", "run_models"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--worker", action="append", default=None, metavar="URL",
-                        help="a worker's web address; repeat for several workers "
-                        "(default SEGSTREAM_WORKER_URL or http://127.0.0.1:6066)")
-    parser.add_argument("--format", choices=("table", "json"), default=None,
-                        help="table for people (default on a terminal), json for programs")
+__all__ = ["collect", "format_clusters", "format_models"]
 
 
-def _collect(workers: list[str], path: str) -> dict[str, Any]:
+def collect(workers: list[str], path: str) -> dict[str, Any]:
+    """``GET path`` (``/models`` or ``/clusters``) of each worker, partitions merged."""
     partitions: dict[str, Any] = {}
     for worker in workers:
         try:
@@ -88,19 +78,3 @@ def format_clusters(document: dict[str, Any]) -> str:
             centre = ", ".join(f"{k}={v:g}" for k, v in c["centroid"].items())
             lines.append(f"  partition {partition}: {c['size']} customers; centre {centre}")
     return "\n".join(lines)
-
-
-def _run(args: argparse.Namespace, path: str, fmt_table: Any, out: IO[str] | None) -> int:
-    out = out or sys.stdout
-    document = _collect(args.worker or [default_worker()], path)
-    fmt = args.format or ("table" if out.isatty() else "json")
-    print(json.dumps(document, indent=2) if fmt == "json" else fmt_table(document), file=out)
-    return 0
-
-
-def run_models(args: argparse.Namespace, out: IO[str] | None = None) -> int:
-    return _run(args, "/models", format_models, out)
-
-
-def run_clusters(args: argparse.Namespace, out: IO[str] | None = None) -> int:
-    return _run(args, "/clusters", format_clusters, out)

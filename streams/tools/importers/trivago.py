@@ -20,10 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from streams.importers import bounded_id, fail, require_columns, rfc3339
+from streams.tools.importers import bounded_id, fail, first_sighting, require_columns, rfc3339
 
 if TYPE_CHECKING:
-    from streams.importers import ImportReport
+    from streams.tools.importers import ImportReport
 
 __all__ = ["ACTIONS", "read_events"]
 
@@ -84,10 +84,8 @@ def read_events(path: Path, report: ImportReport) -> Iterator[dict[str, Any]]:
             report.skipped["bad_time"] += 1
             continue
         event_id = bounded_id(f"trv-{session}-{step}-{seconds}")
-        if event_id in seen:
-            report.skipped["duplicate_row"] += 1
+        if not first_sighting(event_id, seen, report):
             continue
-        seen.add(event_id)
         properties: dict[str, Any]
         if kind == "search":
             properties = {"query": reference[:512], "action": action}

@@ -1,9 +1,10 @@
-"""``segstream replay --offline``: the worker's engine over a file, no broker.
+"""Offline replay (``segstream replay --offline``): the worker's engine over event
+logs, in this process, with no broker.
 
 Each line goes to the partition Kafka's default partitioner would give its key (the
-customer id, murmur2 as in the Java and kafka-python clients) among ``partitions``,
-and each partition runs with an event-time clock, exactly as a worker with
-``--clock event`` runs the partitions of its topic. Partitions matter because each
+customer id; :mod:`streams.tools.partitioner`) among ``partitions``, and each
+partition runs with an event-time clock, exactly as a worker with ``--clock event``
+runs the partitions of its topic. Partitions matter because each
 has its own clock and its own RFM population. So a log replayed offline with the
 topic's partition count gives the same records, in the same order per customer, as
 the worker that consumes the same log.
@@ -11,36 +12,22 @@ the worker that consumes the same log.
 
 from __future__ import annotations
 
-import gzip
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 import orjson
-from kafka.partitioner.default import murmur2
 
 from segments.codec import encode_state
 from segments.definitions import Definitions
 from segments.engine import Engine
 from segments.gate import Gate
 from segments.processor import MemoryStore, Processor, Source
-from streams.errors import UserError
+from streams.tools.eventlog import open_lines
+from streams.tools.partitioner import partition_for
 
-__all__ = ["open_lines", "replay_offline"]
-
-
-def open_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes) of a JSON-lines file, gzip or not; blank lines skipped."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                yield number, line
+__all__ = ["partition_of", "replay_offline"]
 
 
 def partition_of(line: bytes, partitions: int) -> int:
@@ -53,7 +40,7 @@ def partition_of(line: bytes, partitions: int) -> int:
         return 0
     if not isinstance(key, str):
         return 0
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return partition_for(key.encode(), partitions)
 
 
 def replay_offline(paths: list[Path], definitions: Definitions, out: IO[bytes], *,

@@ -1,4 +1,5 @@
-"""``segstream simulate``: a seeded, realistic stream of interactions for demos and tests.
+"""The simulator behind ``segstream simulate``: a seeded, realistic stream of
+interactions for demos and tests.
 
 Customers are drawn from behavioural personas (:data:`PERSONAS`); each lives in a
 time zone with its city, starts with a consent update, and then visits in sessions

@@ -1,6 +1,7 @@
 """Lift report: do micro-moment triggers make customers buy more than the holdout?
 
-Inputs are two JSON-lines logs (gzip or not): the worker's or ``segstream replay
+Inputs are two JSON-lines logs (gzip or not; ``segstream lift`` reads them with
+:func:`streams.tools.eventlog.read_jsonl`): the worker's or ``segstream replay
 --offline``'s output records, and the interaction events log the worker consumed.
 
 **Exposures.** Every ``micro-moment/1-*`` record (other records are ignored; duplicates
@@ -46,33 +47,21 @@ difference and interval are ``None`` when either group is empty.
 
 from __future__ import annotations
 
-import argparse
-import gzip
-import json
 import math
-import sys
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import orjson
-
-from segments.definitions import parse_duration
 from segments.timefmt import TimestampError, parse_ts
 from streams.errors import UserError
 
 __all__ = [
     "GroupStats",
     "MomentLift",
-    "add_lift_arguments",
     "format_table",
     "lift_report",
     "newcombe_diff_ci",
-    "read_jsonl",
-    "run_lift",
     "to_json",
     "wilson_interval",
 ]
@@ -287,38 +276,6 @@ def lift_report(outputs: Iterable[dict[str, Any]], events: Iterable[dict[str, An
     return rows
 
 
-# --------------------------------------------------------------------------- input
-
-def read_jsonl(path: Path, skipped: list[int] | None = None) -> Iterator[dict[str, Any]]:
-    """The JSON objects of a JSON-lines file, gzip (by its magic bytes) or not.
-
-    With ``skipped`` (a one-item counter), lines that are not JSON objects are counted
-    there and passed over, as the worker dead-letters them; otherwise they stop the run.
-    """
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    with path.open("rb") as probe:
-        compressed = probe.read(2) == b"\x1f\x8b"
-    number = 0
-    try:
-        with (gzip.open(path, "rb") if compressed else path.open("rb")) as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    document = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    document = None
-                if not isinstance(document, dict):
-                    if skipped is None:
-                        raise UserError(f"{path}:{number}: not a JSON object")
-                    skipped[0] += 1
-                    continue
-                yield document
-    except (OSError, EOFError) as exc:  # a truncated or corrupt gzip, a read error
-        raise UserError(f"{path}:{number + 1}: {exc or type(exc).__name__}") from exc
-
-
 # --------------------------------------------------------------------------- output
 
 def _pct(value: float | None) -> str:
@@ -369,78 +326,3 @@ def to_json(rows: Iterable[MomentLift]) -> list[dict[str, Any]]:
              "control": _group_json(row.control), "diff": row.diff, "ci_low": row.ci_low,
              "ci_high": row.ci_high, "relative": row.relative, "censored": row.censored}
             for row in rows]
-
-
-# --------------------------------------------------------------------------- command line
-
-def _window(text: str) -> int:
-    try:
-        value = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {text!r}")
-    return value
-
-
-def add_lift_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--outputs", type=Path, action="append", required=True,
-                        metavar="FILE", help="output records of the worker or of "
-                        "`replay --offline` (JSON lines, gzip or not; repeatable)")
-    parser.add_argument("--events", type=Path, action="append", required=True,
-                        metavar="FILE", help="interaction events log (JSON lines, gzip "
-                        "or not; repeatable)")
-    parser.add_argument("--window", type=_window, default=DEFAULT_WINDOW_MS,
-                        metavar="DURATION", help="conversion window after a trigger, "
-                        "e.g. 30m, 24h, 7d (default 24h)")
-    parser.add_argument("--format", choices=("table", "json"), default="table",
-                        help="output format (default table)")
-    parser.add_argument("--include-censored", action="store_true",
-                        help="keep exposures whose window ends after the log's last event")
-
-
-def run_lift(args: argparse.Namespace) -> int:
-    """Print the report to stdout; return 0."""
-    for path in [*args.outputs, *args.events]:
-        if not Path(path).is_file():
-            raise UserError(f"{path}: no such file")
-    window = args.window
-    if not isinstance(window, int):  # a Namespace built by hand
-        try:
-            window = _window(str(window))
-        except argparse.ArgumentTypeError as exc:
-            raise UserError(f"--window: {exc}") from exc
-    unreadable = [0]  # interaction lines the worker would dead-letter
-    rows = lift_report(chain.from_iterable(read_jsonl(Path(p)) for p in args.outputs),
-                       chain.from_iterable(read_jsonl(Path(p), unreadable)
-                                           for p in args.events),
-                       window_ms=window, include_censored=args.include_censored)
-    if unreadable[0]:
-        print(f"segstream lift: {unreadable[0]:,} event lines are not JSON objects; "
-              "skipped, as the worker dead-letters them", file=sys.stderr)
-    if args.format == "json":
-        sys.stdout.write(json.dumps(to_json(rows), indent=2) + "\n")
-    else:
-        sys.stdout.write(format_table(rows) + "\n")
-    return 0
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UserError(f"{self.prog}: {message}")
-
-
-def _main(argv: list[str] | None = None) -> int:
-    """``python -m streams.lift``, until ``segstream lift`` is wired into the CLI."""
-    parser = _Parser(prog="python -m streams.lift", description=(
-        "Conversion lift of micro-moment triggers against the holdout."))
-    add_lift_arguments(parser)
-    try:
-        return run_lift(parser.parse_args(argv))
-    except UserError as exc:
-        print(f"segstream: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

@@ -1,4 +1,5 @@
-"""Creating and checking the contract's topics with kafka-python's admin client."""
+"""Creating and checking the contract's topics with kafka-python's admin client:
+``segstream topics create|describe``, and what the worker ensures before it starts."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic, OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import TopicPartition
 
+from segments.records import DEAD_LETTERS, INTERACTIONS, OUTPUT_TOPICS
 from streams.errors import UserError
-from streams.settings import INTERACTIONS, OUTPUT_TOPICS, Settings
+from streams.settings import Settings
 
-__all__ = ["BrokerUnavailable", "TopicInfo", "describe_topics", "ensure_topics",
+__all__ = ["BrokerUnavailable", "TopicInfo", "connect_admin", "describe_topics", "ensure_topics",
            "format_topics", "partition_count"]
 
 log = logging.getLogger(__name__)
@@ -27,18 +29,24 @@ class BrokerUnavailable(RuntimeError):
     """The broker could not be reached: a user error, reported in one line."""
 
 
-def admin(settings: Settings, timeout_ms: int = 10_000) -> KafkaAdminClient:
+def connect_admin(bootstrap: str, client_id: str, *, timeout_ms: int = 10_000,
+                  connect_timeout_ms: int = CONNECT_TIMEOUT_MS) -> KafkaAdminClient:
+    """An admin client of ``bootstrap``; :class:`BrokerUnavailable` if none answers."""
     try:
-        return KafkaAdminClient(bootstrap_servers=settings.bootstrap,
-                                client_id=f"{settings.app_id}-admin",
+        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id,
                                 request_timeout_ms=timeout_ms,
-                                bootstrap_timeout_ms=CONNECT_TIMEOUT_MS)
+                                bootstrap_timeout_ms=connect_timeout_ms)
     except KafkaError as exc:
         raise BrokerUnavailable(
-            f"cannot reach Kafka at {settings.bootstrap}: {type(exc).__name__}") from exc
+            f"cannot reach Kafka at {bootstrap}: {type(exc).__name__}") from exc
+
+
+def admin(settings: Settings) -> KafkaAdminClient:
+    return connect_admin(settings.bootstrap, f"{settings.app_id}-admin")
 
 
 def partition_count(client: KafkaAdminClient, topic: str) -> int | None:
+    """How many partitions ``topic`` has; ``None`` when it does not exist."""
     described = client.describe_topics([topic])
     for entry in described:
         # kafka-python 3 names the topic "name" (2.x: "topic")
@@ -53,7 +61,7 @@ DEAD_LETTER_MAX_BYTES = 8 * 1024 * 1024
 
 
 def _configs(name: str) -> dict[str, str]:
-    if name == "interactions-dlq":
+    if name == DEAD_LETTERS:
         return {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)}
     return {}
 
@@ -62,7 +70,8 @@ def ensure_topics(settings: Settings) -> int:
     """Create missing topics; return the partition count of ``interactions``.
 
     The changelog of the customer table is created here too, co-partitioned with
-    ``interactions`` (same count) and compacted, before Faust needs it.
+    ``interactions`` (same count) and compacted, before Faust needs it. A changelog
+    that exists with another partition count is a :class:`UserError`.
     """
     client = admin(settings)
     try:
@@ -91,8 +100,8 @@ def ensure_topics(settings: Settings) -> int:
                                 f"{reason}") from exc
         changelog = partition_count(client, settings.changelog_topic)
         if changelog is not None and changelog != partitions:
-            raise SystemExit(
-                f"segstream: {settings.changelog_topic} has {changelog} partitions but "
+            raise UserError(
+                f"{settings.changelog_topic} has {changelog} partitions but "
                 f"{source} has {partitions}; they must match (delete the changelog)")
         return partitions
     finally:

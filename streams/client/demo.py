@@ -22,6 +22,7 @@ from pathlib import Path
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
+from segments.records import INTERACTIONS, MICRO_MOMENTS, OUTPUT_TOPICS
 from segments.timefmt import MINUTE_MS, format_ts
 
 BOOTSTRAP = os.environ.get("SEGSTREAM_BOOTSTRAP", "127.0.0.1:9092")
@@ -99,15 +100,15 @@ def main() -> int:
         start = time.time_ns() // 1_000_000 - 6 * MINUTE_MS
         events = story(start)
         producer = KafkaProducer(bootstrap_servers=BOOTSTRAP)
+        source = f"{prefix}{INTERACTIONS}"
         for event in events:
-            producer.send(f"{prefix}interactions", key=str(event["customer_id"]).encode(),
+            producer.send(source, key=str(event["customer_id"]).encode(),
                           value=orjson.dumps(event))
-        producer.send(f"{prefix}interactions", key=b"ana", value=b'{"event_id": "broken')
+        producer.send(source, key=b"ana", value=b'{"event_id": "broken')
         producer.flush()
         producer.close()
-        print(f"produced {len(events) + 1} events (one of them broken) to {prefix}interactions\n")
-        topics = [f"{prefix}{t}" for t in ("segment-changes", "micro-moments",
-                                           "micro-moments-suppressed", "interactions-dlq")]
+        print(f"produced {len(events) + 1} events (one of them broken) to {source}\n")
+        topics = [f"{prefix}{t}" for t in OUTPUT_TOPICS]
         consumer = KafkaConsumer(*topics, bootstrap_servers=BOOTSTRAP,
                                  auto_offset_reset="earliest", consumer_timeout_ms=1000)
         seen = 0
@@ -146,7 +147,7 @@ def crowd(prefix: str, port: int, workdir: Path) -> int:
     for step in steps:
         print("$ segstream " + " ".join(step[1:]).replace(str(workdir), "<tmp>"))
         subprocess.run(step, check=True)
-    tail = [segstream, "tail", "micro-moments", "--from-beginning", "--format", "table",
+    tail = [segstream, "tail", MICRO_MOMENTS, "--from-beginning", "--format", "table",
             "--count", "12", "--idle", "20", *connection]
     print("$ segstream " + " ".join(tail[1:]))
     subprocess.run(tail, check=True)

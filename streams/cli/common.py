@@ -1,0 +1,90 @@
+"""What the commands share: the parser that reports a bad flag as a :class:`UserError`,
+defaults from ``SEGSTREAM_*`` variables, the connection and definitions flags, the
+argument types, and loading a definitions file.
+
+>>> parse_timestamp("2026-01-01T00:00:00Z"), parse_timestamp("1767225600000")
+(1767225600000, 1767225600000)
+>>> positive("3")
+3
+>>> Parser(prog="segstream x").parse_args(["--nope"])
+Traceback (most recent call last):
+...
+streams.errors.UserError: segstream x: unrecognized arguments: --nope
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any, NoReturn
+
+from segments.definitions import Definitions, DefinitionsError, load_default, load_definitions
+from segments.timefmt import TimestampError, parse_ts
+from streams.errors import UserError
+from streams.settings import Settings
+
+__all__ = ["Commands", "Parser", "add_connection", "add_definitions", "connection", "env",
+           "load_definitions_file", "parse_timestamp", "positive"]
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one-line :class:`UserError` s (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message}")
+
+
+Commands = argparse._SubParsersAction  # what each command module adds its parser to
+
+
+def env(name: str, default: Any) -> Any:
+    """``SEGSTREAM_<name>``, or ``default``."""
+    return os.environ.get(f"SEGSTREAM_{name}", default)
+
+
+def add_connection(parser: argparse.ArgumentParser) -> None:
+    """``--bootstrap`` and ``--topic-prefix``."""
+    parser.add_argument("--bootstrap", default=env("BOOTSTRAP", "localhost:9092"),
+                        help="Kafka bootstrap servers (SEGSTREAM_BOOTSTRAP)")
+    parser.add_argument("--topic-prefix", default=env("TOPIC_PREFIX", ""),
+                        help="prefix of every topic name (SEGSTREAM_TOPIC_PREFIX)")
+
+
+def connection(args: argparse.Namespace) -> Settings:
+    """The settings named by :func:`add_connection`'s flags."""
+    return Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix)
+
+
+def add_definitions(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--definitions", type=Path, default=env("DEFINITIONS", None),
+                        help="segments and moments TOML file (default: the shipped one)")
+
+
+def load_definitions_file(path: Path | None) -> Definitions:
+    """The definitions in ``path`` (the shipped ones for ``None``); errors in one line."""
+    try:
+        return load_default() if path is None else load_definitions(path)
+    except FileNotFoundError as exc:
+        raise UserError(f"{path}: no such definitions file") from exc
+    except DefinitionsError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def parse_timestamp(text: str) -> int:
+    """RFC 3339 with an offset, or epoch milliseconds."""
+    try:
+        return parse_ts(int(text) if text.isdigit() else text)
+    except TimestampError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def positive(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value

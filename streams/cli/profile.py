@@ -1,0 +1,44 @@
+"""``segstream profile CUSTOMER_ID``: one customer's state (:mod:`streams.client.profile`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import IO
+
+from streams.cli.common import Commands
+from streams.client.profile import fetch_profile, format_profile
+from streams.client.worker_api import default_worker
+
+__all__ = ["add_parser", "add_profile_arguments", "run_profile"]
+
+
+def add_parser(commands: Commands) -> None:
+    profile = commands.add_parser(
+        "profile", help="one customer's current segments, features and scores",
+        description="Ask a worker for a customer's current state: segments, every "
+        "feature, scores, cart, consent, pending triggers. The request is routed to the "
+        "worker that owns the key.")
+    add_profile_arguments(profile)
+    profile.set_defaults(run=run_profile)
+
+
+def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("customer", metavar="CUSTOMER_ID")
+    parser.add_argument("--worker", default=default_worker(),
+                        help="any worker's web address (SEGSTREAM_WORKER_URL, "
+                        "default http://127.0.0.1:6066)")
+    parser.add_argument("--format", choices=("table", "json"), default=None,
+                        help="table for people (default on a terminal), json for programs")
+
+
+def run_profile(args: argparse.Namespace, out: IO[str] | None = None) -> int:
+    out = out or sys.stdout
+    document = fetch_profile(args.worker, args.customer)
+    fmt = args.format or ("table" if out.isatty() else "json")
+    if fmt == "json":
+        print(json.dumps(document, indent=2), file=out)
+    else:
+        print(format_profile(document), file=out)
+    return 0

@@ -1,0 +1,77 @@
+"""``segstream worker``: the pipeline. Faust and the app are imported only when it runs,
+so that every other command starts without them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from streams.cli.common import (
+    Commands,
+    add_connection,
+    add_definitions,
+    env,
+    load_definitions_file,
+    positive,
+)
+from streams.settings import Settings
+
+__all__ = ["add_parser", "run_worker"]
+
+
+def add_parser(commands: Commands) -> None:
+    worker = commands.add_parser("worker", help="run the pipeline (the main job)",
+                                 description="Consume interactions, keep customer state, "
+                                 "emit segment changes and micro-moment triggers.")
+    add_connection(worker)
+    add_definitions(worker)
+    worker.add_argument("--data-dir", type=Path, default=env("DATA_DIR", "segstream-data"),
+                        help="local working directory of the worker (SEGSTREAM_DATA_DIR)")
+    worker.add_argument("--web-host", default=env("WEB_HOST", "127.0.0.1"),
+                        help="address of the worker's HTTP API (SEGSTREAM_WEB_HOST)")
+    worker.add_argument("--web-port", type=int, default=int(env("WEB_PORT", 6066)),
+                        help="port of the worker's HTTP API (/health, /stats)")
+    worker.add_argument("--partitions", type=int, default=int(env("PARTITIONS", 3)),
+                        help="partitions of the topics it creates (default 3)")
+    worker.add_argument("--replication-factor", type=positive,
+                        default=int(env("REPLICATION_FACTOR", 1)),
+                        help="replicas of the topics it creates (default 1; use 3 on a "
+                        "real cluster)")
+    worker.add_argument("--clock", choices=("live", "event"), default=env("CLOCK", "live"),
+                        help="live: event time or wall clock, whichever is later; "
+                        "event: event time only (deterministic replays)")
+    worker.add_argument("--max-event-bytes", type=int, default=64 * 1024,
+                        help="larger records go to the dead-letter topic (default 65536)")
+    worker.add_argument("--linger-ms", type=int, default=int(env("LINGER_MS", 1)),
+                        help="how long the producer waits to batch output and changelog "
+                        "records (SEGSTREAM_LINGER_MS, default 1): more batches fewer, "
+                        "larger requests at the cost of that much latency")
+    worker.add_argument("--model-checkpoint-updates", type=positive, default=1000,
+                        help="checkpoint a partition's models after this many updates "
+                        "(default 1000)")
+    worker.add_argument("--model-checkpoint-seconds", type=float, default=30.0,
+                        help="... or this long after an update (default 30)")
+    worker.add_argument("--loglevel", default=env("LOGLEVEL", "warning"))
+    worker.set_defaults(run=run_worker)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from streams.app import create_app
+    from streams.client.topics import ensure_topics
+
+    settings = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
+                        data_dir=args.data_dir, web_host=args.web_host, web_port=args.web_port,
+                        partitions=args.partitions, clock=args.clock,
+                        replication_factor=args.replication_factor,
+                        max_event_bytes=args.max_event_bytes,
+                        linger_ms=args.linger_ms, loglevel=args.loglevel,
+                        checkpoint_updates=args.model_checkpoint_updates,
+                        checkpoint_seconds=args.model_checkpoint_seconds)
+    definitions = load_definitions_file(args.definitions)
+    partitions = ensure_topics(settings)
+    app = create_app(settings, definitions, partitions)
+    worker = faust.Worker(app, loglevel=settings.loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0
