@@ -101,6 +101,10 @@ def _consumer(bootstrap: str, topic: str, from_beginning: bool) -> Any:
         consumer.seek_to_beginning(*assigned)
     else:
         consumer.seek_to_end(*assigned)
+        for partition in assigned:  # resolve the end now: what comes after is shown
+            consumer.position(partition)
+        print(f"following {topic} from its end ({len(assigned)} partitions)",
+              file=sys.stderr, flush=True)
     return consumer
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import orjson
@@ -76,7 +75,9 @@ def test_tail_reads_filters_and_follows(bootstrap: str, prefix: str, tmp_path: P
                                  "json", "--count", "1", "--idle", "60", "--bootstrap",
                                  bootstrap, "--topic-prefix", prefix],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(3)  # let it take its end offsets
+        assert live.stderr is not None
+        ready = live.stderr.readline()  # printed once its end offsets are taken
+        assert ready.startswith(f"following {prefix}micro-moments from its end"), ready
         produce(bootstrap, f"{prefix}interactions", [event(9, "ann", "search", query="new")])
         out, err = live.communicate(timeout=60)
         assert live.returncode == 0, err
