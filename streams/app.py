@@ -1,7 +1,11 @@
-"""The Faust application: topics, the customer table, one agent, one timer, web views.
+"""The Faust application: topics, the customer table, the batch path, one timer, web.
 
-Each ``interactions`` partition gets its own actor (``isolated_partitions``), so offsets
-are committed in order; the core :class:`~segments.processor.Processor` does the work.
+Faust runs the consumer group, the tables and their changelogs, recovery, the timer and
+the web server; the records of ``interactions`` skip its per-record Stream machinery:
+the consumer hands each partition's fetched records to :func:`create_app`'s ``process``
+in offset order (``streams/faust_internals.py``), the core
+:class:`~segments.processor.Processor` does the work, and the offsets are committed by
+Faust after the producer has flushed what the batch emitted.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from typing import Any
 
 import faust
 import orjson
-from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from segments.definitions import Definitions
 from segments.engine import Engine
@@ -23,7 +26,7 @@ from segments.gate import Gate, GateConfig
 from segments.models import MODELS
 from segments.processor import Processor, Source
 from segments.records import INTERACTIONS, OUTPUT_TOPICS, Output
-from streams import codecs, web
+from streams import codecs, faust_internals, web
 from streams.checkpoints import ModelCheckpoints, checkpoint_key
 from streams.client.topics import DEAD_LETTER_MAX_BYTES
 from streams.heap import HeapSettler
@@ -36,55 +39,11 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-# Faust asks the broker to hold a fetch up to 1.5 s. When every interactions partition
-# still has buffered records, the next fetch names only idle partitions (the assignor's
-# leader topic) and the broker holds it that long, during which no fresh fetch can go
-# out: a 1.5 s stall that the backlog then keeps repeating. A short hold bounds that.
-FETCH_MAX_WAIT_MS = 50
 # a full garbage collection slower than this freezes what survived it (streams/heap.py)
 FULL_GC_SLOW_MS = 20.0
-
-
-class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    _fetching: tuple[frozenset[Any], frozenset[Any]] | None = None
-
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the fetcher starts
-        return consumer
-
-    async def _fetch_records(self, consumer: Any, active_partitions: set[Any],
-                             timeout: float | None = None,
-                             max_records: int | None = None) -> Any:
-        self._fetch_only(consumer, active_partitions)
-        return await super()._fetch_records(consumer, active_partitions, timeout=timeout,
-                                            max_records=max_records)
-
-    def _fetch_only(self, consumer: Any, active: set[Any]) -> None:
-        """Make the client fetch only what Faust reads: its "paused" partitions too.
-
-        Faust pauses a partition by leaving it out of ``getmany``, but the client
-        keeps fetching it, and a record it fetched and nobody reads holds back every
-        fetch from that broker for 100 ms (aiokafka's prefetch backoff). After
-        recovery the tables' changelog partitions are such partitions: the first model
-        checkpoint written to its changelog stalled the interactions ~200 ms."""
-        assigned = frozenset(consumer.assignment())
-        key = (frozenset(active), assigned)
-        if key == self._fetching:
-            return
-        self._fetching = key
-        paused = consumer.paused()  # the client's own TopicPartition objects, as assigned
-        pause = [tp for tp in assigned if tp not in key[0] and tp not in paused]
-        resume = [tp for tp in paused if tp in key[0]]
-        if pause:
-            consumer.pause(*pause)
-        if resume:
-            consumer.resume(*resume)
-
-
-class _Consumer(faust_aiokafka.Consumer):
-    def _new_consumer_thread(self) -> _ConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+# the most records one fetch hands over (over all partitions): a batch's processing
+# holds the event loop, so this bounds how long a timer or a web request can wait
+MAX_POLL_RECORDS = 2000
 
 
 def wall_ms() -> int:
@@ -92,6 +51,7 @@ def wall_ms() -> int:
 
 
 def create_app(settings: Settings, definitions: Definitions, partitions: int) -> faust.App:
+    faust_internals.check()
     codecs.register()
     app = faust.App(
         settings.app_id,
@@ -109,12 +69,12 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         producer_linger=settings.linger_ms / 1000,
         producer_max_request_size=DEAD_LETTER_MAX_BYTES,
         broker_commit_every=1000,
+        broker_max_poll_records=MAX_POLL_RECORDS,
         broker_commit_interval=1.0,
         # a worker that died hands its partitions over after this, not Faust's 60 s
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
     )
-    app.transport.Consumer = _Consumer
     source = app.topic(settings.topic(INTERACTIONS), key_serializer="raw",
                        value_serializer="raw", partitions=partitions)
     outputs = {name: app.topic(settings.topic(name), key_serializer="raw",
@@ -126,20 +86,21 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     # set ours and rebuild it: otherwise a restart cannot read its own changelog.
     table.key_serializer = "utf8"
     table.value_serializer = "customer-state"
-    table.changelog_topic = table._new_changelog_topic()
+    faust_internals.rebuild_changelog_topic(table)
     store = TableStore(table)
     # Model checkpoints: one versioned snapshot per partition, key "p<partition>", on a
     # compacted changelog partition aligned with the interactions partition.
     models_table = app.Table("models", default=None, partitions=partitions)
     models_table.key_serializer = "utf8"
     models_table.value_serializer = "raw"
-    models_table.changelog_topic = models_table._new_changelog_topic()
+    faust_internals.rebuild_changelog_topic(models_table)
     gate = Gate(GateConfig(max_bytes=settings.max_event_bytes,
                            max_future_ms=settings.max_future_ms))
     # BG/NBD refits run in a separate process: no event waits for one (docs/models.md)
     refits = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
     processor = Processor(Engine(definitions), gate, store, live=settings.clock == "live",
-                          dedupe_window_ms=settings.dedupe_window_ms, submit=refits.submit)
+                          dedupe_window_ms=settings.dedupe_window_ms, submit=refits.submit,
+                          models=settings.models)
     checkpoints = ModelCheckpoints(every_updates=settings.checkpoint_updates,
                                    every_seconds=settings.checkpoint_seconds)
     models_changelog = models_table.changelog_topic.get_topic_name()
@@ -192,18 +153,28 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             (await send(output_names[record.topic], key, orjson.dumps(record.value), None,
                         None, None)).add_done_callback(delivered)
 
-    @app.agent(source, isolated_partitions=True, name=f"{settings.app_id}.process")
-    async def process(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            raw = event.value if isinstance(event.value, bytes) else b""
-            origin = Source(message.topic, message.partition, message.offset, message.key,
-                            int(message.timestamp * 1000) if message.timestamp else None)
-            started = clock()
-            emitted = processor.process(raw, origin, wall_ms())
-            observe(clock() - started)
+    # one lock orders the batches and the due-time ticks: each one's changelog
+    # records and outputs go out before the next one starts
+    turn = asyncio.Lock()
+
+    async def process(tp: Any, records: list[Any]) -> None:
+        """A partition's records from one fetch: processed in order, emitted at once."""
+        emitted: list[Output] = []
+        async with turn:
+            for record in records:
+                value = record.value
+                origin = Source(record.topic, record.partition, record.offset, record.key,
+                                record.timestamp)
+                started = clock()
+                emitted += processor.process(value if isinstance(value, bytes) else b"",
+                                             origin, wall_ms())
+                observe(clock() - started)
             await emit(emitted)
-            positions[message.partition] = message.offset + 1
+        positions[tp.partition] = records[-1].offset + 1
+
+    app.transport.Consumer = faust_internals.BatchConsumer.handling(
+        {source.get_topic_name(): process})
+    app.topics.add(source)  # subscribed without an agent: the batch path reads it
 
     @table.on_recover
     async def rebuild_due_index() -> None:
@@ -231,9 +202,10 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             return
         wall = wall_ms()
         for partition in sorted(active):
-            now = processor.now(partition, wall)
-            if now is not None:
-                await emit(processor.tick(partition, now))
+            async with turn:
+                now = processor.now(partition, wall)
+                if now is not None:
+                    await emit(processor.tick(partition, now))
         await checkpoint_models(force=False)
 
     async def checkpoint_models(*, force: bool) -> None:

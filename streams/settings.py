@@ -28,6 +28,7 @@ class Settings:
     # a partition's models are checkpointed after this many updates, or this long
     checkpoint_updates: int = 1000
     checkpoint_seconds: float = 30.0
+    models: bool = True  # the online models (segments.models); off: their features are null
     loglevel: str = "warning"
 
     @property

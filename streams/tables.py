@@ -7,6 +7,7 @@ from typing import Any
 
 from segments.state import CustomerState
 from streams.codecs import encode_state
+from streams.faust_internals import MemoryStoreView
 
 __all__ = ["TableStore"]
 
@@ -24,26 +25,21 @@ class TableStore:
 
     def __init__(self, table: Any) -> None:
         self.table = table
+        self._store = MemoryStoreView(table)
         self._writes: dict[str, tuple[int, CustomerState | None]] = {}
-
-    @property
-    def _store(self) -> Any:
-        return self.table.data
 
     def get(self, key: str) -> CustomerState | None:
         return self._store.data.get(key)  # type: ignore[no-any-return]
 
     def put(self, partition: int, key: str, state: CustomerState) -> None:
-        store = self._store
-        store.data[key] = state
+        self._store.data[key] = state
         # the memory store forgets revoked partitions' keys through this map
-        store._key_partition[key] = partition
+        self._store.partitions[key] = partition
         self._writes[key] = (partition, state)
 
     def delete(self, partition: int, key: str) -> None:
-        store = self._store
-        store.data.pop(key, None)
-        store._key_partition.pop(key, None)
+        self._store.data.pop(key, None)
+        self._store.partitions.pop(key, None)
         self._writes[key] = (partition, None)
 
     def drain(self) -> list[tuple[int, bytes, bytes | None]]:
@@ -57,10 +53,10 @@ class TableStore:
         return writes
 
     def partition_of(self, key: str) -> int | None:
-        return self._store._key_partition.get(key)  # type: ignore[no-any-return]
+        return self._store.partitions.get(key)
 
     def items(self, partition: int) -> Iterator[tuple[str, CustomerState]]:
-        owner = self._store._key_partition
+        owner = self._store.partitions
         for key, state in list(self._store.data.items()):
             if owner.get(key) == partition:
                 yield key, state

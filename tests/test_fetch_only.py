@@ -13,7 +13,7 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 
-from streams.app import _ConsumerThread
+from streams.faust_internals import ConsumerThread as _ConsumerThread
 
 STREAM_0, STREAM_1 = TopicPartition("interactions", 0), TopicPartition("interactions", 1)
 CHANGELOG = TopicPartition("segstream-models-changelog", 0)

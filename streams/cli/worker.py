@@ -51,6 +51,9 @@ def add_parser(commands: Commands) -> None:
                         "(default 1000)")
     worker.add_argument("--model-checkpoint-seconds", type=float, default=30.0,
                         help="... or this long after an update (default 30)")
+    worker.add_argument("--no-models", dest="models", action="store_false",
+                        help="run without the online models: the model features are "
+                        "null (to measure their cost, or for definitions that read none)")
     worker.add_argument("--loglevel", default=env("LOGLEVEL", "warning"))
     worker.set_defaults(run=run_worker)
 
@@ -58,8 +61,11 @@ def add_parser(commands: Commands) -> None:
 def run_worker(args: argparse.Namespace) -> int:
     import faust
 
+    from streams import faust_internals
     from streams.app import create_app
     from streams.client.topics import ensure_topics
+
+    faust_internals.check()  # before any connection: a one-line error naming the attribute
 
     settings = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
                         data_dir=args.data_dir, web_host=args.web_host, web_port=args.web_port,
@@ -68,7 +74,8 @@ def run_worker(args: argparse.Namespace) -> int:
                         max_event_bytes=args.max_event_bytes,
                         linger_ms=args.linger_ms, loglevel=args.loglevel,
                         checkpoint_updates=args.model_checkpoint_updates,
-                        checkpoint_seconds=args.model_checkpoint_seconds)
+                        checkpoint_seconds=args.model_checkpoint_seconds,
+                        models=args.models)
     definitions = load_definitions_file(args.definitions)
     partitions = ensure_topics(settings)
     app = create_app(settings, definitions, partitions)

@@ -1,0 +1,335 @@
+"""Every private Faust and aiokafka detail the worker relies on, and the check for them.
+
+Neither library offers publicly what the worker needs: a short broker fetch hold, a
+client that fetches only what Faust reads, a batch path past Faust's per-record
+Stream/Event machinery (~400 µs an event), a changelog topic rebuilt after the table's
+codecs change, and the memory store written with explicit partitions. Each of those
+touches a private name, so all of them live here, and :func:`check` runs when the app
+is built: an upgrade that renames one stops the worker with the name, instead of
+silently doing nothing (a no-op ``_fetch_max_wait_ms`` would bring back 1.5 s stalls).
+
+>>> check()  # the installed Faust and aiokafka have everything the worker uses
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import re
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any
+
+import aiokafka
+import aiokafka.consumer.fetcher as aiokafka_fetcher
+from faust.stores import memory as faust_memory
+from faust.tables.base import Collection as FaustTable
+from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import tuples as faust_tuples
+from mode.utils.futures import notify
+
+from streams.errors import UserError
+
+__all__ = [
+    "FETCH_MAX_WAIT_MS",
+    "BatchConsumer",
+    "BatchHandler",
+    "InternalsChanged",
+    "MemoryStoreView",
+    "check",
+    "rebuild_changelog_topic",
+]
+
+# Faust asks the broker to hold a fetch up to 1.5 s. When every interactions partition
+# still has buffered records, the next fetch names only idle partitions (the assignor's
+# leader topic) and the broker holds it that long, during which no fresh fetch can go
+# out: a 1.5 s stall that the backlog then keeps repeating. A short hold bounds that.
+FETCH_MAX_WAIT_MS = 50
+
+#: called with a partition and its fresh records, in offset order; when it returns,
+#: the records count as processed (their offsets may be committed after a flush)
+BatchHandler = Callable[[Any, list[Any]], Awaitable[None]]
+
+
+class InternalsChanged(UserError):
+    """An upgrade of Faust or aiokafka removed or renamed something the worker uses.
+
+    A user error: installing the locked versions (``make venv``) fixes it."""
+
+
+# (where, name): methods and class attributes that must exist
+_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
+    (faust_aiokafka.AIOKafkaConsumerThread, "_create_worker_consumer"),
+    (faust_aiokafka.AIOKafkaConsumerThread, "_fetch_records"),
+    (faust_aiokafka.Consumer, "_new_consumer_thread"),
+    (faust_consumer.Consumer, "_drain_messages"),
+    (faust_consumer.Consumer, "_wait_next_records"),
+    (faust_consumer.Consumer, "_add_gap"),
+    (faust_consumer.Consumer, "_n_acked"),
+    (faust_consumer.Consumer, "perform_seek"),
+    (faust_consumer.Consumer, "flow_active"),
+    (faust_aiokafka.Consumer, "_to_message"),
+    (FaustTable, "_new_changelog_topic"),
+    (faust_tuples, "ack_lock"),
+)
+# (class, name): attributes its constructor sets on every instance
+_INSTANCE_ATTRIBUTES: tuple[tuple[type, str], ...] = (
+    (faust_consumer.Consumer, "callback"),
+    (faust_consumer.Consumer, "_read_offset"),
+    (faust_consumer.Consumer, "_acked"),
+    (faust_consumer.Consumer, "_acked_index"),
+    (faust_consumer.Consumer, "_committed_offset"),
+    (faust_consumer.Consumer, "_commit_every"),
+    (faust_consumer.Consumer, "_buffered_partitions"),
+    (faust_consumer.Consumer, "_waiting_for_ack"),
+    (faust_memory.Store, "data"),
+    (faust_memory.Store, "_key_partition"),
+    (aiokafka.AIOKafkaConsumer, "_fetch_max_wait_ms"),
+    (aiokafka.AIOKafkaConsumer, "_fetcher"),
+)
+# (function, parameter): parameters the overrides pass on
+_PARAMETERS: tuple[tuple[Callable[..., Any], str], ...] = (
+    (faust_aiokafka.AIOKafkaConsumerThread._fetch_records, "active_partitions"),
+    (faust_aiokafka.AIOKafkaConsumerThread._fetch_records, "max_records"),
+    (faust_consumer.Consumer._wait_next_records, "timeout"),
+    (aiokafka_fetcher.Fetcher.__init__, "fetch_max_wait_ms"),
+)
+
+
+def _sets(cls: type, name: str) -> bool:
+    """Whether the module of ``cls`` or of a base assigns ``self.<name>``.
+
+    Modules rather than classes: finding a class's own lines parses its module,
+    ~40 ms each, and these modules set these names only on these classes."""
+    pattern = re.compile(rf"self\.{re.escape(name)}\s*(:[^=\n]*)?=(?!=)")
+    return any(pattern.search(_module_source(klass)) for klass in cls.__mro__)
+
+
+@functools.cache
+def _module_source(cls: type) -> str:
+    try:
+        return inspect.getsource(sys.modules[cls.__module__])
+    except (OSError, TypeError, KeyError):
+        return ""
+
+
+def check() -> None:
+    """Fail naming the first private attribute that the installed libraries lack."""
+    for owner, name in _ATTRIBUTES:
+        if not hasattr(owner, name):
+            raise _changed(f"{_name(owner)}.{name} is gone", owner)
+    for cls, name in _INSTANCE_ATTRIBUTES:
+        if not _sets(cls, name):
+            raise _changed(f"{_name(cls)} no longer sets self.{name}", cls)
+    for function, parameter in _PARAMETERS:
+        if parameter not in inspect.signature(function).parameters:
+            raise _changed(f"{function.__qualname__} no longer takes {parameter!r}",
+                           function)
+
+
+def _changed(what: str, owner: Any) -> InternalsChanged:
+    module = getattr(owner, "__module__", None) or owner.__name__
+    library = str(module).split(".")[0]
+    return InternalsChanged(f"{what}: the installed {library} is not a version segstream "
+                            "supports (make venv installs the locked ones)")
+
+
+def _name(owner: Any) -> str:
+    return getattr(owner, "__qualname__", None) or owner.__name__
+
+
+def _require(obj: Any, name: str) -> None:
+    if not hasattr(obj, name):
+        raise _changed(f"{type(obj).__qualname__} has no {name}", type(obj))
+
+
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's client thread with a short fetch hold, fetching only what Faust reads."""
+
+    _fetching: tuple[frozenset[Any], frozenset[Any]] | None = None
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        _require(consumer, "_fetch_max_wait_ms")
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the fetcher starts
+        return consumer
+
+    async def _fetch_records(self, consumer: Any, active_partitions: set[Any],
+                             timeout: float | None = None,
+                             max_records: int | None = None) -> Any:
+        self._fetch_only(consumer, active_partitions)
+        return await super()._fetch_records(consumer, active_partitions, timeout=timeout,
+                                            max_records=max_records)
+
+    def _fetch_only(self, consumer: Any, active: set[Any]) -> None:
+        """Make the client fetch only what Faust reads: its "paused" partitions too.
+
+        Faust pauses a partition by leaving it out of ``getmany``, but the client
+        keeps fetching it, and a record it fetched and nobody reads holds back every
+        fetch from that broker for 100 ms (aiokafka's prefetch backoff). After
+        recovery the tables' changelog partitions are such partitions: the first model
+        checkpoint written to its changelog stalled the interactions ~200 ms."""
+        assigned = frozenset(consumer.assignment())
+        key = (frozenset(active), assigned)
+        if key == self._fetching:
+            return
+        self._fetching = key
+        paused = consumer.paused()  # the client's own TopicPartition objects, as assigned
+        pause = [tp for tp in assigned if tp not in key[0] and tp not in paused]
+        resume = [tp for tp in paused if tp in key[0]]
+        if pause:
+            consumer.pause(*pause)
+        if resume:
+            consumer.resume(*resume)
+
+
+class BatchConsumer(faust_aiokafka.Consumer):
+    """Faust's consumer, handing the records of chosen topics over a partition at a time.
+
+    Faust turns every record into a Message, an Event and a trip through a Stream
+    before an agent sees it, and acknowledges it one by one. For the topics in
+    :attr:`batch_handlers` this consumer skips that: it gives a handler all fresh
+    records of a partition from one fetch, then marks their offsets acknowledged
+    exactly as ``Consumer.ack`` would, so Faust's own commit (which flushes the
+    producer first) commits them. Every other topic (table changelogs during recovery)
+    goes through Faust's per-message path unchanged.
+    """
+
+    #: topic name -> handler; see :meth:`handling`
+    batch_handlers: Mapping[str, BatchHandler] = {}
+
+    @classmethod
+    def handling(cls, handlers: Mapping[str, BatchHandler]) -> type[BatchConsumer]:
+        """This consumer class with ``handlers`` (Faust builds the instance itself)."""
+        return type(cls.__name__, (cls,), {"batch_handlers": dict(handlers)})
+
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - broker
+        # Faust's loop (transport/consumer.py), with the batch path for our topics
+        callback = self.callback
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        set_flag, unset_flag = self.diag.set_flag, self.diag.unset_flag
+        fetching = faust_consumer.CONSUMER_FETCHING
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(fetching)
+                records, active = await self._wait_next_records(1.0)
+                await self.sleep(0)
+                if records is None or self.should_stop:
+                    unset_flag(fetching)
+                    continue
+                if not self.flow_active:
+                    try:
+                        await self.perform_seek()
+                    except Exception as exc:
+                        self.log.warning("exception performing seek when flow not "
+                                         "active %s", exc)
+                    unset_flag(fetching)
+                    continue
+                generation = self.app.consumer_generation_id
+                for tp, batch in records.items():
+                    if (not self.flow_active
+                            or self.app.consumer_generation_id != generation):
+                        break
+                    if (active is not None and tp not in active
+                            and tp not in self._buffered_partitions):
+                        continue
+                    fresh = await self._fresh(tp, batch)
+                    if not fresh:
+                        continue
+                    handler = self.batch_handlers.get(tp.topic)
+                    if handler is None:
+                        for record in fresh:
+                            await self._maybe_commit()
+                            await self.wait_first(callback(self._to_message(tp, record)),
+                                                  self.suspend_flow.wait())
+                            self._read_offset[tp] = record.offset
+                        continue
+                    await self._maybe_commit()
+                    await handler(tp, fresh)
+                    self._read_offset[tp] = fresh[-1].offset
+                    self.acknowledge(tp, (record.offset for record in fresh))
+                unset_flag(fetching)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(fetching)
+
+    async def _fresh(self, tp: Any, records: list[Any]) -> list[Any]:
+        """The records at or past the partition's read offset, noting gaps as Faust
+        does (the read offset is the last one processed, or the one sought to)."""
+        read = self._read_offset[tp]
+        fresh = []
+        for record in records:
+            offset = record.offset
+            if read is None or offset >= read:
+                if read and offset - read > 1 and self.app.topics.acks_enabled_for(tp.topic):
+                    await self._add_gap(tp, read + 1, offset)
+                fresh.append(record)
+                read = offset
+        return fresh
+
+    def acknowledge(self, tp: Any, offsets: Iterable[int]) -> int:
+        """Mark processed offsets as ``Consumer.ack`` marks one message's; how many."""
+        if not self.app.topics.acks_enabled_for(tp.topic):
+            return 0
+        with faust_tuples.ack_lock:
+            committed = self._committed_offset[tp]
+            index = self._acked_index[tp]
+            new = []
+            for offset in offsets:
+                if (committed is None or offset >= committed) and offset not in index:
+                    index.add(offset)
+                    new.append(offset)
+            self._acked[tp].extend(new)
+            self._n_acked += len(new)
+            notify(self._waiting_for_ack)
+        return len(new)
+
+    async def _maybe_commit(self) -> None:
+        every = self._commit_every
+        if every is not None and self._n_acked >= every:
+            self._n_acked = 0
+            await self.commit()
+
+
+def rebuild_changelog_topic(table: Any) -> None:
+    """Rebuild a table's changelog topic after its codecs were changed.
+
+    Faust builds the topic while registering the table, with the codecs it derived
+    then; recovery decodes with that topic."""
+    table.changelog_topic = table._new_changelog_topic()
+
+
+class MemoryStoreView:
+    """A Faust memory store read and written directly, with explicit partitions.
+
+    The store forgets a revoked partition's keys through its key -> partition map,
+    which Faust itself fills only from the current stream event."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    @property
+    def data(self) -> MutableMapping[Any, Any]:
+        return self.table.data.data  # type: ignore[no-any-return]
+
+    @property
+    def partitions(self) -> MutableMapping[Any, int]:
+        return self.table.data._key_partition  # type: ignore[no-any-return]
