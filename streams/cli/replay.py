@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,10 @@ def add_parser(commands: Commands) -> None:
                         help="offline: partitions of the interactions topic to emulate "
                         "(each has its own clock and RFM population; default 3, as the "
                         "worker creates)")
+    replay.add_argument("--jobs", type=positive, default=None,
+                        help="offline: processes to share the partitions among (default: "
+                        "the CPUs, at most --partitions); the records are the same, in "
+                        "the same order, as with one")
     replay.add_argument("--progress", action="store_true", help="progress on stderr")
     add_replay_arguments(replay)
     replay.set_defaults(run=run_replay)
@@ -139,8 +144,8 @@ def run_replay(args: argparse.Namespace) -> int:
         return _run_offline_replay(args)
     from streams.client.replay import replay_to_kafka
 
-    unused = [flag for flag, value in (("--out", args.out), ("--definitions", args.definitions))
-              if value is not None]
+    unused = [flag for flag, value in (("--out", args.out), ("--definitions", args.definitions),
+                                       ("--jobs", args.jobs)) if value is not None]
     if unused:
         raise UserError(f"segstream replay: {unused[0]} applies only with --offline")
     topic = connection(args).topic(INTERACTIONS)
@@ -155,15 +160,16 @@ def _run_offline_replay(args: argparse.Namespace) -> int:
     broker_only = [flag for flag, value in (
         ("--speed", args.speed), ("--rate", args.rate), ("--from", args.start),
         ("--key", args.key), ("--checkpoint", args.checkpoint)) if value is not None]
+    jobs = args.jobs or len(os.sched_getaffinity(0))
     if broker_only or args.skip:
         raise UserError(f"segstream replay: {(broker_only or ['--skip'])[0]} applies only "
                         "to a replay into Kafka, not with --offline")
     definitions = load_definitions_file(args.definitions)
     if args.out is None:
         replay_offline(args.files, definitions, sys.stdout.buffer, until=args.until,
-                       partitions=args.partitions, progress=args.progress)
+                       partitions=args.partitions, progress=args.progress, jobs=jobs)
     else:
         with args.out.open("wb") as out:
             replay_offline(args.files, definitions, out, until=args.until,
-                           partitions=args.partitions, progress=args.progress)
+                           partitions=args.partitions, progress=args.progress, jobs=jobs)
     return 0

@@ -8,14 +8,25 @@ runs the partitions of its topic. Partitions matter because each
 has its own clock and its own RFM population. So a log replayed offline with the
 topic's partition count gives the same records, in the same order per customer, as
 the worker that consumes the same log.
+
+Partitions are independent, so ``--jobs N`` replays them in N processes and merges
+their records back into one process's order, byte for byte.
 """
 
 from __future__ import annotations
 
+import heapq
+import multiprocessing
 import sys
+import tempfile
 import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
@@ -45,39 +56,184 @@ def partition_of(line: bytes, partitions: int) -> int:
 
 def replay_offline(paths: list[Path], definitions: Definitions, out: IO[bytes], *,
                    until: int | None = None, partitions: int = 3,
-                   progress: bool = False) -> dict[str, int]:
-    store = MemoryStore()
-    processor = Processor(Engine(definitions), Gate(), store, live=False)
-    wall = time.time_ns() // 1_000_000
-    written = consumed = 0
+                   progress: bool = False, jobs: int = 1) -> dict[str, int]:
+    """Replay ``paths`` through the engine; write the outputs to ``out``; a summary.
+
+    With ``jobs`` > 1 the partitions are shared among that many processes (they are
+    independent: each has its own clock, population and models) and their records
+    are merged back into the order one process writes them, byte for byte."""
     started = time.perf_counter()
-    write = out.write
+    wall = time.time_ns() // 1_000_000
+    jobs = max(1, min(jobs, partitions))
+    if jobs == 1:
+        summary = _replay_partitions(paths, definitions, out.write, until=until,
+                                     partitions=partitions, wall=wall, progress=progress)
+    else:
+        summary = _replay_in_jobs(paths, definitions, out, until=until,
+                                  partitions=partitions, wall=wall, jobs=jobs,
+                                  progress=progress)
+    elapsed = time.perf_counter() - started
+    summary["seconds"] = round(elapsed, 3)
+    if progress:
+        print(f"\r{summary['events']:,} events -> {summary['records']:,} records in "
+              f"{elapsed:.1f}s ({summary['events'] / max(elapsed, 1e-9):,.0f} events/s)",
+              file=sys.stderr)
+    return summary
+
+
+def _replay_partitions(paths: list[Path], definitions: Definitions,
+                       write: Callable[[bytes], object], *, until: int | None,
+                       partitions: int, wall: int, progress: bool = False,
+                       mine: frozenset[int] | None = None,
+                       sequenced: bool = False) -> dict[str, int]:
+    """Replay the lines of the partitions in ``mine`` (all when ``None``).
+
+    ``sequenced``: each record is written as ``<sequence>\t<record>``, the sequence
+    being the line it came from (lines of every partition counted), so records of
+    several jobs can be merged back in order."""
+    store = MemoryStore()
+    with _RefitPool() as refits:
+        processor = Processor(Engine(definitions), Gate(), store, live=False,
+                              submit=refits.submit)
+        summary = _replay_lines(processor, paths, write, until=until, partitions=partitions,
+                                wall=wall, progress=progress, mine=mine, sequenced=sequenced)
+    summary["customers"] = len(store.data)
+    summary["state_bytes"] = sum(len(encode_state(state))
+                                 for state in store.data.values())
+    return summary
+
+
+class _RefitPool:
+    """BG/NBD refits in a process of their own, as the worker runs them: each applies
+    at the same event-time instant either way, and the replay does not wait for one
+    unless its clock reaches that instant first. Started at the first refit."""
+
+    def __init__(self) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
+        if self.pool is None:
+            # forked, not spawned: a spawned child re-runs the caller's main module,
+            # and this process has no threads of its own to trouble a fork
+            self.pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("fork"))
+        return self.pool.submit(function, *args)
+
+    def __enter__(self) -> _RefitPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _replay_lines(processor: Processor, paths: list[Path], write: Callable[[bytes], object],
+                  *, until: int | None, partitions: int, wall: int, progress: bool,
+                  mine: frozenset[int] | None, sequenced: bool) -> dict[str, int]:
+    written = consumed = sequence = 0
+    started = time.perf_counter()
     for path in paths:
         for number, line in open_lines(path):
             partition = partition_of(line, partitions)
+            sequence += 1
+            if mine is not None and partition not in mine:
+                continue
             records = processor.process(line, Source(str(path), partition, number), wall)
             consumed += 1
             for record in records:
-                write(orjson.dumps(record.value) + b"\n")
+                if sequenced:
+                    write(b"%d\t" % sequence + orjson.dumps(record.value) + b"\n")
+                else:
+                    write(orjson.dumps(record.value) + b"\n")
             written += len(records)
             if progress and consumed % 100_000 == 0:
                 rate = consumed / (time.perf_counter() - started)
                 print(f"\r{consumed:,} events, {rate:,.0f}/s", end="", file=sys.stderr)
     if until is not None:
         for partition in range(partitions):
+            if mine is not None and partition not in mine:
+                continue
             for record in processor.tick(partition, until):
-                write(orjson.dumps(record.value) + b"\n")
+                if sequenced:
+                    write(b"%d\t" % (sequence + 1 + partition) + orjson.dumps(record.value)
+                          + b"\n")
+                else:
+                    write(orjson.dumps(record.value) + b"\n")
                 written += 1
-    elapsed = time.perf_counter() - started
-    summary = {"events": consumed, "records": written, "seconds": round(elapsed, 3)}
+    summary = {"events": consumed, "records": written}
     for stats in processor.stats.values():
         for name, value in stats.as_dict().items():
             if isinstance(value, int):
                 summary[name] = summary.get(name, 0) + value
-    summary["customers"] = len(store.data)
-    summary["state_bytes"] = sum(len(encode_state(state))
-                                 for state in store.data.values())
-    if progress:
-        print(f"\r{consumed:,} events -> {written:,} records in {elapsed:.1f}s "
-              f"({consumed / max(elapsed, 1e-9):,.0f} events/s)", file=sys.stderr)
     return summary
+
+
+def _job(send: Connection, paths: list[Path], definitions: Definitions,
+         until: int | None, partitions: int, wall: int, mine: frozenset[int],
+         out: Path) -> None:
+    try:
+        with out.open("wb") as file:
+            send.send(_replay_partitions(paths, definitions, file.write, until=until,
+                                         partitions=partitions, wall=wall, mine=mine,
+                                         sequenced=True))
+    except BaseException:
+        send.send(traceback.format_exc())
+        raise
+    finally:
+        send.close()
+
+
+def _replay_in_jobs(paths: list[Path], definitions: Definitions, out: IO[bytes], *,
+                    until: int | None, partitions: int, wall: int, jobs: int,
+                    progress: bool) -> dict[str, int]:
+    # forked: every job has this process's hash seed and compiled definitions (which
+    # do not pickle), and starts at once
+    context = multiprocessing.get_context("fork")
+    shares = [frozenset(range(job, partitions, jobs)) for job in range(jobs)]
+    if progress:
+        print(f"{jobs} jobs over partitions "
+              f"{', '.join(str(sorted(share)) for share in shares)}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="segstream-replay-") as tmp:
+        files = [Path(tmp) / f"job-{job}" for job in range(jobs)]
+        running = []
+        for share, file in zip(shares, files, strict=True):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_job, args=(send, paths, definitions, until,
+                                                         partitions, wall, share, file))
+            process.start()
+            send.close()
+            running.append((process, receive))
+        summaries = []
+        for process, receive in running:
+            try:
+                result = receive.recv()
+            except EOFError:
+                result = f"a replay job died (exit code {process.join() or process.exitcode})"
+            process.join()
+            if not isinstance(result, dict):
+                for other, _ in running:
+                    other.kill()
+                raise RuntimeError(f"offline replay job failed:\n{result}")
+            summaries.append(result)
+        handles = [file.open("rb") for file in files]
+        try:
+            # a line's records all come from one job: the merge keeps their order
+            for _, line in heapq.merge(*(map(_split, handle) for handle in handles),
+                                       key=_sequence):
+                out.write(line)
+        finally:
+            for handle in handles:
+                handle.close()
+    summary: dict[str, int] = {}
+    for part in summaries:
+        for name, value in part.items():
+            summary[name] = summary.get(name, 0) + value
+    return summary
+
+
+def _sequence(item: tuple[int, bytes]) -> int:
+    return item[0]
+
+
+def _split(line: bytes) -> tuple[int, bytes]:
+    sequence, _, record = line.partition(b"\t")
+    return int(sequence), record
