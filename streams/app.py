@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from typing import Any
 
 import faust
@@ -24,6 +22,7 @@ from segments.definitions import Definitions
 from segments.engine import Engine
 from segments.gate import Gate, GateConfig
 from segments.models import MODELS
+from segments.models.refits import refit_pool
 from segments.processor import Processor, Source
 from segments.records import INTERACTIONS, OUTPUT_TOPICS, Output
 from streams import codecs, faust_internals, web
@@ -97,7 +96,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     gate = Gate(GateConfig(max_bytes=settings.max_event_bytes,
                            max_future_ms=settings.max_future_ms))
     # BG/NBD refits run in a separate process: no event waits for one (docs/models.md)
-    refits = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+    refits = refit_pool("spawn")
     processor = Processor(Engine(definitions), gate, store, live=settings.clock == "live",
                           dedupe_window_ms=settings.dedupe_window_ms, submit=refits.submit,
                           models=settings.models)

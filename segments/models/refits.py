@@ -3,8 +3,12 @@ so a process pool can run them off the event path (segments.btyd does the maths)
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import NamedTuple
 
 from segments.btyd import (
@@ -16,7 +20,7 @@ from segments.btyd import (
     fit_gamma_gamma,
 )
 
-__all__ = ["BtydFit", "Submit", "fit_btyd"]
+__all__ = ["BtydFit", "Submit", "fit_btyd", "refit_pool"]
 
 
 class BtydFit(NamedTuple):
@@ -45,3 +49,21 @@ def fit_btyd(rows: list[tuple[int, float, float, float]]) -> BtydFit:
 
 
 Submit = Callable[..., "Future[BtydFit]"]
+
+
+def refit_pool(start_method: str) -> ProcessPoolExecutor:
+    """One process for refits, which exits when the process that made it dies.
+
+    A parent killed with SIGKILL cannot stop its pool: the child and its resource
+    tracker stayed, owned by init, for as long as anyone watched."""
+    return ProcessPoolExecutor(max_workers=1, mp_context=get_context(start_method),
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

@@ -23,7 +23,6 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any
@@ -34,6 +33,7 @@ from segments.codec import encode_state
 from segments.definitions import Definitions
 from segments.engine import Engine
 from segments.gate import Gate
+from segments.models.refits import refit_pool
 from segments.processor import MemoryStore, Processor, Source
 from streams.tools.eventlog import open_lines
 from streams.tools.partitioner import partition_for
@@ -115,7 +115,7 @@ class _RefitPool:
         if self.pool is None:
             # forked, not spawned: a spawned child re-runs the caller's main module,
             # and this process has no threads of its own to trouble a fork
-            self.pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("fork"))
+            self.pool = refit_pool("fork")
         return self.pool.submit(function, *args)
 
     def __enter__(self) -> _RefitPool:
