@@ -31,6 +31,7 @@ import argparse
 import os
 import platform
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -205,10 +206,12 @@ def drain_child(system: str, topic: str, count: int, work: Path, python: str) ->
     return {"seconds": marks["last"] - marks["first"], "cpu": marks["cpu"]}
 
 
-def drain_worker(prefix: str, count: int, work: Path, models: bool) -> dict[str, float]:
+def drain_worker(prefix: str, count: int, work: Path, models: bool,
+                 profile: Path | None = None) -> dict[str, float]:
     extra = ["--clock", "event", *([] if models else ["--no-models"])]
     worker = Worker(BOOTSTRAP, prefix, work, *extra).start(timeout=180)
     assert worker.process is not None
+    spy: subprocess.Popen[bytes] | None = None
     try:
         first: tuple[float, int, float] | None = None
         deadline = time.monotonic() + 1800
@@ -217,6 +220,13 @@ def drain_worker(prefix: str, count: int, work: Path, models: bool) -> dict[str,
             now, cpu = time.monotonic(), cpu_seconds(worker.process.pid)
             if consumed and first is None:
                 first = (now, consumed, cpu)
+                if profile is not None:  # py-spy (the bench extra) over the drain only
+                    spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")),
+                                            "record", "--pid", str(worker.process.pid),
+                                            "--rate", "200", "--format", "raw",
+                                            "--output", str(profile), "--nonblocking"],
+                                           stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL)
             if consumed >= count:
                 assert first is not None
                 return {"seconds": now - first[0], "cpu": cpu - first[2],
@@ -224,6 +234,9 @@ def drain_worker(prefix: str, count: int, work: Path, models: bool) -> dict[str,
             time.sleep(0.02)
         raise SystemExit(f"worker drained too slowly:\n{worker.log()}")
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
         worker.stop()
 
 
@@ -241,14 +254,16 @@ def quix_python() -> str:
     return str(python)
 
 
-def run_once(system: str, log: Path, count: int) -> dict[str, float]:
+def run_once(system: str, log: Path, count: int,
+             profile: Path | None = None) -> dict[str, float]:
     prefix = f"tp{uuid.uuid4().hex[:8]}-"
     topic = f"{prefix}interactions"
     preload(topic, log)
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
         work = Path(tmp)
         if system.startswith("worker"):
-            result = drain_worker(prefix, count, work, models=system == "worker")
+            result = drain_worker(prefix, count, work, models=system == "worker",
+                                  profile=profile)
         else:
             python = quix_python() if system == "quix" else sys.executable
             result = drain_child(system, topic, count, work, python)
@@ -305,6 +320,9 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated systems")
     parser.add_argument("--offline", action="store_true", help="also time replay --offline")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="record each worker drain with py-spy into DIR (raw format; "
+                        "bench/profile_summary.py summarises one; costs the worker ~5%%)")
     args = parser.parse_args()
     systems = [s for s in SYSTEMS if s != "quix" or args.quix]
     if args.only:
@@ -322,7 +340,11 @@ def main() -> None:
     for round_ in range(args.rounds):
         order = systems[round_ % len(systems):] + systems[:round_ % len(systems)]
         for system in order:
-            result = run_once(system, log, count)
+            profile = None
+            if args.profile is not None and system.startswith("worker"):
+                args.profile.mkdir(parents=True, exist_ok=True)
+                profile = args.profile / f"{system}-{round_ + 1}.txt"
+            result = run_once(system, log, count, profile)
             results[system].append(result)
             print(f"round {round_ + 1} {system:<17} {result['events_per_s']:>9,.0f} events/s "
                   f"{result['cpu_us_per_event']:>7,.1f} CPU µs/event", flush=True)
