@@ -21,7 +21,7 @@ export KAFKA_PORT
 export SEGSTREAM_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
 .PHONY: help venv lock lock-upgrade test-latest kafka kafka-stop kafka-status test unit lint typecheck demo \
-	bench clean
+	bench bench-throughput clean
 
 help:
 	@echo "make demo        start a local broker and a worker, stream sample events, show outputs"
@@ -29,6 +29,7 @@ help:
 	@echo "make kafka       start the local single-node KRaft broker (port KAFKA_PORT=$(KAFKA_PORT))"
 	@echo "make kafka-stop  stop it"
 	@echo "make bench       micro-benchmarks (validation, engine)"
+	@echo "make bench-throughput  drain throughput vs aiokafka and Faust (needs make kafka)"
 	@echo "make lint        ruff + mypy"
 	@echo "make lock        update uv.lock after editing pyproject.toml (keeps what still fits)"
 	@echo "make lock-upgrade re-resolve uv.lock to the newest versions pyproject.toml allows"
@@ -90,6 +91,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# drain throughput side by side (bare aiokafka, Faust, the worker) on the local broker
+bench-throughput: $(STAMP)
+	$(BIN)/python bench/throughput.py --offline
 
 clean:
 	rm -rf $(VENV) .venv-latest .tools build dist *.egg-info .pytest_cache .mypy_cache \

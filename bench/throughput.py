@@ -215,9 +215,14 @@ def drain_worker(prefix: str, count: int, work: Path, models: bool,
     try:
         first: tuple[float, int, float] | None = None
         deadline = time.monotonic() + 1800
+        longest, previous = 0.0, time.monotonic()
         while time.monotonic() < deadline:
-            consumed = worker.get("/stats")["totals"]["consumed"]
+            try:
+                consumed = worker.get("/stats", timeout=60)["totals"]["consumed"]
+            except OSError as exc:
+                raise SystemExit(f"no /stats ({exc}):\n{worker.log()}") from exc
             now, cpu = time.monotonic(), cpu_seconds(worker.process.pid)
+            longest, previous = max(longest, now - previous), now
             if consumed and first is None:
                 first = (now, consumed, cpu)
                 if profile is not None:  # py-spy (the bench extra) over the drain only
@@ -230,7 +235,7 @@ def drain_worker(prefix: str, count: int, work: Path, models: bool,
             if consumed >= count:
                 assert first is not None
                 return {"seconds": now - first[0], "cpu": cpu - first[2],
-                        "events": count - first[1]}
+                        "events": count - first[1], "longest_stats_wait": longest}
             time.sleep(0.02)
         raise SystemExit(f"worker drained too slowly:\n{worker.log()}")
     finally:
@@ -346,8 +351,10 @@ def main() -> None:
                 profile = args.profile / f"{system}-{round_ + 1}.txt"
             result = run_once(system, log, count, profile)
             results[system].append(result)
+            stall = result.get("longest_stats_wait")
             print(f"round {round_ + 1} {system:<17} {result['events_per_s']:>9,.0f} events/s "
-                  f"{result['cpu_us_per_event']:>7,.1f} CPU µs/event", flush=True)
+                  f"{result['cpu_us_per_event']:>7,.1f} CPU µs/event"
+                  + (f" (longest wait for /stats {stall:.2f} s)" if stall else ""), flush=True)
     faust = statistics.median(r["events_per_s"] for r in results.get("faust", [])) \
         if results.get("faust") else None
     print("\n| system | events/s (min / median / max) | CPU µs/event (min / median / max) "

@@ -40,9 +40,11 @@ log = logging.getLogger(__name__)
 
 # a full garbage collection slower than this freezes what survived it (streams/heap.py)
 FULL_GC_SLOW_MS = 20.0
-# the most records one fetch hands over (over all partitions): a batch's processing
-# holds the event loop, so this bounds how long a timer or a web request can wait
+# the most records one fetch hands over (over all partitions)
 MAX_POLL_RECORDS = 2000
+# a batch is processed in slices of about this long: each slice's outputs are sent
+# before the next starts, and the timer and web requests run in between
+SLICE_SECONDS = 0.02
 
 
 def wall_ms() -> int:
@@ -160,19 +162,30 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     turn = asyncio.Lock()
 
     async def process(tp: Any, records: list[Any]) -> None:
-        """A partition's records from one fetch: processed in order, emitted at once."""
-        emitted: list[Output] = []
-        async with turn:
-            for record in records:
-                value = record.value
-                origin = Source(record.topic, record.partition, record.offset, record.key,
-                                record.timestamp)
-                started = clock()
-                emitted += processor.process(value if isinstance(value, bytes) else b"",
-                                             origin, wall_ms())
-                observe(clock() - started)
-            await emit(emitted)
-        positions[tp.partition] = records[-1].offset + 1
+        """A partition's records from one fetch, in order, in slices of at most
+        ``SLICE_SECONDS``: each slice's outputs leave before the next starts, and the
+        timer and the web server get the loop in between."""
+        done = 0
+        while done < len(records):
+            emitted: list[Output] = []
+            async with turn:
+                until = clock() + SLICE_SECONDS
+                for record in records[done:]:
+                    value = record.value
+                    origin = Source(record.topic, record.partition, record.offset,
+                                    record.key, record.timestamp)
+                    started = clock()
+                    emitted += processor.process(
+                        value if isinstance(value, bytes) else b"", origin, wall_ms())
+                    finished = clock()
+                    observe(finished - started)
+                    done += 1
+                    if finished >= until:
+                        break
+                await emit(emitted)
+            positions[tp.partition] = records[done - 1].offset + 1
+            if done < len(records):
+                await asyncio.sleep(0)
 
     app.transport.Consumer = faust_internals.BatchConsumer.handling(
         {source.get_topic_name(): process})

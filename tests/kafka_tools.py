@@ -98,9 +98,9 @@ class Worker:
             time.sleep(0.3)
         raise AssertionError(f"worker not healthy after {timeout}s:\n{self.log()}")
 
-    def get(self, path: str) -> Any:
+    def get(self, path: str, timeout: float = 5.0) -> Any:
         url = f"http://127.0.0.1:{self.port}{path}"
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return orjson.loads(response.read())
 
     def get_text(self, path: str) -> str:

@@ -56,8 +56,16 @@ def refit_pool(start_method: str) -> ProcessPoolExecutor:
 
     A parent killed with SIGKILL cannot stop its pool: the child and its resource
     tracker stayed, owned by init, for as long as anyone watched."""
-    return ProcessPoolExecutor(max_workers=1, mp_context=get_context(start_method),
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context(start_method),
                                initializer=_exit_with_parent, initargs=(os.getpid(),))
+    # start it and load SciPy now: a first refit that waited for both stalled a worker
+    # catching up on a backlog (its clock outran the fit) for ~3 s
+    pool.submit(_load_the_fit)
+    return pool
+
+
+def _load_the_fit() -> None:
+    fit_btyd([(1, 10.0, 20.0, 5.0), (0, 0.0, 20.0, 0.0)])
 
 
 def _exit_with_parent(parent: int, every: float = 0.5) -> None:
