@@ -13,6 +13,8 @@ from a fresh topic and consumer group, so nothing is shared but the machine:
 - ``faust``: a Faust agent that decodes and counts, Faust's own per-record path;
 - ``worker`` / ``worker-no-models``: ``segstream worker`` with the default definitions,
   the online models on / off (``--no-models``), event-time clock;
+- ``worker-baseline`` (with ``--baseline TREE``): the worker of another checkout, for
+  before/after figures from one run;
 - ``quix`` (with ``--quix``): Quix Streams 3.28 counting per key in its RocksDB state,
   installed by uv into its own environment (``.bench-venvs/quix``) on first use.
 
@@ -50,7 +52,7 @@ from tests.kafka_tools import Worker, segstream_command  # noqa: E402
 
 BOOTSTRAP = os.environ.get("SEGSTREAM_BOOTSTRAP", "127.0.0.1:9092")
 PARTITIONS = 3
-SYSTEMS = ("aiokafka", "faust", "worker", "worker-no-models", "quix")
+SYSTEMS = ("aiokafka", "faust", "worker", "worker-no-models", "worker-baseline", "quix")
 QUIX_VERSION = "3.28.1"
 CACHE = ROOT / ".bench-cache"
 
@@ -207,9 +209,10 @@ def drain_child(system: str, topic: str, count: int, work: Path, python: str) ->
 
 
 def drain_worker(prefix: str, count: int, work: Path, models: bool,
-                 profile: Path | None = None) -> dict[str, float]:
+                 profile: Path | None = None, tree: Path | None = None) -> dict[str, float]:
     extra = ["--clock", "event", *([] if models else ["--no-models"])]
-    worker = Worker(BOOTSTRAP, prefix, work, *extra).start(timeout=180)
+    env = None if tree is None else {"PYTHONPATH": str(tree)}
+    worker = Worker(BOOTSTRAP, prefix, work, *extra, env=env).start(timeout=180)
     assert worker.process is not None
     spy: subprocess.Popen[bytes] | None = None
     try:
@@ -229,6 +232,7 @@ def drain_worker(prefix: str, count: int, work: Path, models: bool,
                     spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")),
                                             "record", "--pid", str(worker.process.pid),
                                             "--rate", "200", "--format", "raw",
+                                            "--idle", "--threads",
                                             "--output", str(profile), "--nonblocking"],
                                            stdout=subprocess.DEVNULL,
                                            stderr=subprocess.DEVNULL)
@@ -259,16 +263,17 @@ def quix_python() -> str:
     return str(python)
 
 
-def run_once(system: str, log: Path, count: int,
-             profile: Path | None = None) -> dict[str, float]:
+def run_once(system: str, log: Path, count: int, profile: Path | None = None,
+             baseline: Path | None = None) -> dict[str, float]:
     prefix = f"tp{uuid.uuid4().hex[:8]}-"
     topic = f"{prefix}interactions"
     preload(topic, log)
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
         work = Path(tmp)
         if system.startswith("worker"):
-            result = drain_worker(prefix, count, work, models=system == "worker",
-                                  profile=profile)
+            result = drain_worker(prefix, count, work,
+                                  models=system != "worker-no-models", profile=profile,
+                                  tree=baseline if system == "worker-baseline" else None)
         else:
             python = quix_python() if system == "quix" else sys.executable
             result = drain_child(system, topic, count, work, python)
@@ -325,11 +330,15 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated systems")
     parser.add_argument("--offline", action="store_true", help="also time replay --offline")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--baseline", type=Path, metavar="TREE",
+                        help="also drain with the worker of another checkout (e.g. a git "
+                        "worktree of an older commit), as system worker-baseline")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="record each worker drain with py-spy into DIR (raw format; "
                         "bench/profile_summary.py summarises one; costs the worker ~5%%)")
     args = parser.parse_args()
-    systems = [s for s in SYSTEMS if s != "quix" or args.quix]
+    systems = [s for s in SYSTEMS if (s != "quix" or args.quix)
+               and (s != "worker-baseline" or args.baseline)]
     if args.only:
         wanted = args.only.split(",")
         unknown = set(wanted) - set(SYSTEMS)
@@ -349,7 +358,7 @@ def main() -> None:
             if args.profile is not None and system.startswith("worker"):
                 args.profile.mkdir(parents=True, exist_ok=True)
                 profile = args.profile / f"{system}-{round_ + 1}.txt"
-            result = run_once(system, log, count, profile)
+            result = run_once(system, log, count, profile, args.baseline)
             results[system].append(result)
             stall = result.get("longest_stats_wait")
             print(f"round {round_ + 1} {system:<17} {result['events_per_s']:>9,.0f} events/s "
