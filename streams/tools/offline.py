@@ -139,11 +139,9 @@ def _replay_lines(processor: Processor, paths: list[Path], write: Callable[[byte
                 continue
             records = processor.process(line, Source(str(path), partition, number), wall)
             consumed += 1
+            prefix = b"%d\t" % sequence if sequenced else b""
             for record in records:
-                if sequenced:
-                    write(b"%d\t" % sequence + orjson.dumps(record.value) + b"\n")
-                else:
-                    write(orjson.dumps(record.value) + b"\n")
+                write(prefix + orjson.dumps(record.value) + b"\n")
             written += len(records)
             if progress and consumed % 100_000 == 0:
                 rate = consumed / (time.perf_counter() - started)
@@ -152,12 +150,9 @@ def _replay_lines(processor: Processor, paths: list[Path], write: Callable[[byte
         for partition in range(partitions):
             if mine is not None and partition not in mine:
                 continue
+            prefix = b"%d\t" % (sequence + 1 + partition) if sequenced else b""
             for record in processor.tick(partition, until):
-                if sequenced:
-                    write(b"%d\t" % (sequence + 1 + partition) + orjson.dumps(record.value)
-                          + b"\n")
-                else:
-                    write(orjson.dumps(record.value) + b"\n")
+                write(prefix + orjson.dumps(record.value) + b"\n")
                 written += 1
     summary = {"events": consumed, "records": written}
     for stats in processor.stats.values():
