@@ -97,10 +97,12 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     faust_internals.rebuild_changelog_topic(models_table)
     gate = Gate(GateConfig(max_bytes=settings.max_event_bytes,
                            max_future_ms=settings.max_future_ms))
-    # BG/NBD refits run in a separate process: no event waits for one (docs/models.md)
-    refits = refit_pool("spawn")
+    # BG/NBD refits run in a separate process: no event waits for one (docs/models.md);
+    # without models there are none, and no process loading SciPy for them
+    refits = refit_pool("spawn") if settings.models else None
     processor = Processor(Engine(definitions), gate, store, live=settings.clock == "live",
-                          dedupe_window_ms=settings.dedupe_window_ms, submit=refits.submit,
+                          dedupe_window_ms=settings.dedupe_window_ms,
+                          submit=None if refits is None else refits.submit,
                           models=settings.models)
     checkpoints = ModelCheckpoints(every_updates=settings.checkpoint_updates,
                                    every_seconds=settings.checkpoint_seconds)
@@ -250,7 +252,8 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         if not app.rebalancing:
             await checkpoint_models(force=True)
             await app.producer.flush()
-        refits.shutdown(wait=False, cancel_futures=True)
+        if refits is not None:
+            refits.shutdown(wait=False, cancel_futures=True)
         heap.uninstall()
         log.info("heap: %d full collections (last %.0f ms), %d freezes, %d objects of "
                  "cyclic garbage were held by a freeze", heap.full_collections,

@@ -19,6 +19,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.nodeid.split("/"):
             item.add_marker(pytest.mark.kafka)
+            # under `pytest -n 2 --dist loadgroup` (make test) the broker tests run one
+            # after another on one xdist worker, the unit tests beside them: a broker
+            # test idles half the time waiting for records, and two at once would
+            # fight over the cores their workers' timing needs
+            item.add_marker(pytest.mark.xdist_group("broker"))
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FAUST = ("faust", "mode", "aiokafka")
 KAFKA = ("kafka",)
+HEAVY = ("river", "scipy", "pyarrow", "numpy")  # loaded only by the commands that use them
 # the Faust adapter: streams/ modules that import Faust, or exist only for the worker
 ADAPTER = tuple(f"streams.{name}" for name in ("app", "tables", "codecs", "checkpoints",
                                                 "heap", "web", "metrics"))
@@ -124,7 +125,8 @@ def test_the_check_names_the_file_and_the_import(tmp_path: Path,
 
 
 @pytest.mark.parametrize(("code", "absent"), [
-    ("import streams.cli; streams.cli.build_parser()", FAUST),
+    # nor River, SciPy or pyarrow: seconds of start-up for every `segstream tail`
+    ("import streams.cli; streams.cli.build_parser()", (*FAUST, *HEAVY)),
     ("import streams.tools.offline, streams.tools.lift, streams.tools.simulate, "
      "streams.tools.importers, streams.tools.eventlog, streams.tools.partitioner",
      (*FAUST, *KAFKA)),

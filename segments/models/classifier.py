@@ -15,6 +15,7 @@ differ (a River release that changes its arithmetic).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from typing import Any
@@ -70,9 +71,9 @@ class OnlineClassifier:
         """P(label 1) for the vector ``x`` (segments.models.vector order)."""
         params = self._params
         if params is None:
+            if not fast_prediction_agrees():
+                return self.predict_with_river(x)
             params = self._params = _Params(self.model)
-        if not _FAST:
-            return self.predict_with_river(x)
         return params.predict(x)
 
     def predict_with_river(self, x: list[float]) -> float:
@@ -129,8 +130,11 @@ class _Params:
         return 1 / (1 + math.exp(-z))
 
 
-def _agrees_with_river() -> bool:
-    """Train a probe pipeline and compare the two predictions on probe vectors."""
+@functools.cache
+def fast_prediction_agrees() -> bool:
+    """Train a probe pipeline and compare the two predictions on probe vectors; run
+    once, at the first prediction (not at import: it loads River, seconds of start-up
+    for commands that never score)."""
     import random
 
     rng = random.Random(20261201)
@@ -147,6 +151,3 @@ def _agrees_with_river() -> bool:
             return False
     return True
 
-
-_FAST = True
-_FAST = _agrees_with_river()

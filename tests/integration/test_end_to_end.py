@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.kafka_tools import assert_valid_outputs, consume, produce, running_worker, values
 
@@ -35,8 +36,15 @@ def event(event_id: str, customer: str, kind: str, ts: str, **props: object) -> 
     return orjson.dumps(doc)
 
 
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+# these rules read no model feature: the same records with the models off
+@pytest.mark.parametrize("flags", [(), ("--no-models",)], ids=["models", "no-models"])
 def test_purchase_and_cart_flow_through_the_worker(bootstrap: str, prefix: str,
-                                                  tmp_path: Path) -> None:
+                                                  tmp_path: Path,
+                                                  flags: tuple[str, ...]) -> None:
     definitions = tmp_path / "definitions.toml"
     definitions.write_text(DEFINITIONS)
     log = [
@@ -49,12 +57,20 @@ def test_purchase_and_cart_flow_through_the_worker(bootstrap: str, prefix: str,
                        product_id="p-9", quantity=2, price=59.0, category="shoes")),
     ]
     with running_worker(bootstrap, prefix, tmp_path, "--definitions", str(definitions),
-                        "--clock", "event") as worker:
+                        "--clock", "event", *flags) as worker:
         produce(bootstrap, f"{prefix}interactions", log)
         records = consume(bootstrap, [f"{prefix}segment-changes", f"{prefix}micro-moments"],
                           count=3, timeout=90, settle=2.0)
         stats = worker.get("/stats")
         metrics = worker.get_text("/metrics")
+        models = worker.get("/models")
+        assert worker.process is not None
+        refit_processes = children(worker.process.pid)
+
+    if flags:  # no models: nothing learnt, and no refit process loading SciPy
+        assert models["partitions"] == {} and refit_processes == []
+    else:
+        assert sorted(models["partitions"]) == ["0", "1", "2"] and len(refit_processes) >= 1
 
     assert all(key == "c-42" for _, key, _ in records)
     assert_valid_outputs(records)

@@ -10,6 +10,7 @@ byte-identical output. The mappings are documented in README.md, "Importing real
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -151,12 +152,23 @@ def bounded_id(text: str, limit: int = 128) -> str:
     return f"{text[:limit - 26]}~{digest}"
 
 
-from streams.tools.importers import cdnow, online_retail, rees46, taobao, trivago  # noqa: E402
+Reader = Callable[[Path, ImportReport], Iterator[dict[str, Any]]]
 
-FORMATS: dict[str, Callable[[Path, ImportReport], Iterator[dict[str, Any]]]] = {
-    "online-retail": online_retail.read_events,
-    "cdnow": cdnow.read_events,
-    "rees46": rees46.read_events,
-    "taobao": taobao.read_events,
-    "trivago": trivago.read_events,
+
+def _reader(module: str) -> Reader:
+    """A format's ``read_events``, its module imported at the first read: the Online
+    Retail reader loads pyarrow and numpy, a second of start-up for every command."""
+    def read_events(path: Path, report: ImportReport) -> Iterator[dict[str, Any]]:
+        found: Reader = importlib.import_module(f"{__name__}.{module}").read_events
+        return found(path, report)
+
+    return read_events
+
+
+FORMATS: dict[str, Reader] = {
+    "online-retail": _reader("online_retail"),
+    "cdnow": _reader("cdnow"),
+    "rees46": _reader("rees46"),
+    "taobao": _reader("taobao"),
+    "trivago": _reader("trivago"),
 }
