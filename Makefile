@@ -64,7 +64,7 @@ test-latest: | $(UV)
 	$(UV) pip install --quiet --python .venv-latest/bin/python --upgrade --refresh \
 	    -e '.[test,bench]'
 	@.venv-latest/bin/python scripts/lock_drift.py uv.lock
-	.venv-latest/bin/pytest -m 'not kafka' -q -p no:cacheprovider
+	.venv-latest/bin/pytest -m 'not kafka' -q -p no:cacheprovider -n 2
 
 kafka:
 	@bash scripts/kafka.sh start
