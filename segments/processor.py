@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from segments.engine import Engine
 from segments.events import Interaction
@@ -44,9 +45,23 @@ from segments.timefmt import DAY_MS
 if TYPE_CHECKING:
     from segments.models import OnLabel, PartitionModels, Submit
 
-__all__ = ["MemoryStore", "PartitionStats", "Processor", "Source", "StateStore"]
+__all__ = ["MemoryStore", "PartitionStats", "Processor", "RefitRunning", "Source",
+           "StateStore"]
 
 log = logging.getLogger(__name__)
+
+
+class RefitRunning(Exception):
+    """``process(..., wait=False)`` reached the apply instant of a BG/NBD fit that is
+    still running: instead of blocking on it, the record is left unapplied (not even
+    counted). ``outputs`` are those of the time steps already taken before that
+    instant; send them, wait for ``future``, then process the same record again. The
+    two calls give exactly the records one blocking call gives."""
+
+    def __init__(self, outputs: list[Output], future: Future[Any]) -> None:
+        super().__init__("a BG/NBD refit is still running at its apply instant")
+        self.outputs = outputs
+        self.future = future
 
 
 class StateStore(Protocol):
@@ -207,16 +222,27 @@ class Processor:
 
     # ---- records and time ------------------------------------------------------
 
-    def process(self, raw: bytes, source: Source, wall: int) -> list[Output]:
-        """One consumed record in, the records it causes out (dead letter included)."""
+    def process(self, raw: bytes, source: Source, wall: int, *,
+                wait: bool = True) -> list[Output]:
+        """One consumed record in, the records it causes out (dead letter included).
+
+        A record whose time reaches the apply instant of a BG/NBD refit still running
+        in the pool waits for the fit; with ``wait=False`` it raises
+        :class:`RefitRunning` instead (the worker awaits the fit with its event loop
+        free)."""
         partition = self.partition(source.partition)
-        outputs = self._process(partition, raw, source, wall)
+        try:
+            outputs = self._process(partition, raw, source, wall, wait)
+        except RefitRunning as running:
+            if running.outputs:
+                partition.stats.count(running.outputs)
+            raise
         if outputs:
             partition.stats.count(outputs)
         return outputs
 
     def _process(self, partition: Partition, raw: bytes, source: Source,
-                 wall: int) -> list[Output]:
+                 wall: int, wait: bool = True) -> list[Output]:
         stats = partition.stats
         stats.consumed += 1
         checked = self.gate.check(raw, wall)
@@ -225,7 +251,11 @@ class Processor:
         event = checked
         clock = partition.advance(event.ts)
         now = max(clock, wall) if self.live else clock
-        outputs = self._tick(partition, now)
+        try:
+            outputs = self._tick(partition, now, wait)
+        except RefitRunning:
+            stats.consumed -= 1  # counted when it is processed again
+            raise
         state = self.store.get(event.customer_id)
         if state is not None and self._is_duplicate(state, event):
             stats.duplicates += 1
@@ -253,9 +283,12 @@ class Processor:
             partition.stats.count(outputs)
         return outputs
 
-    def _tick(self, partition: Partition, now: int) -> list[Output]:
+    def _tick(self, partition: Partition, now: int, wait: bool = True) -> list[Output]:
         """Customers' due instants and the partition's own instants (RFM refresh,
-        BG/NBD refit start and apply), each in its place in time."""
+        BG/NBD refit start and apply), each in its place in time. Without ``wait``, a
+        refit to apply whose fit is still running stops the steps there
+        (:class:`RefitRunning`); the steps are derived from the state, so a later call
+        goes on from exactly that point."""
         population = partition.population
         models = partition.models
         outputs: list[Output] = []
@@ -275,6 +308,11 @@ class Processor:
             if not steps:
                 break
             instant, kind = min(steps)
+            if kind == 1 and not wait:
+                assert models is not None
+                running = models.running_fit()
+                if running is not None:
+                    raise RefitRunning(outputs, running)
             outputs.extend(self._fire(partition, instant))
             if kind == 0:
                 outputs.extend(self._rescore(partition, instant))

@@ -22,8 +22,9 @@ from segments.definitions import Definitions
 from segments.engine import Engine
 from segments.gate import Gate, GateConfig
 from segments.models import MODELS
+from segments.models.classifier import fast_prediction_agrees
 from segments.models.refits import refit_pool
-from segments.processor import Processor, Source
+from segments.processor import Processor, RefitRunning, Source
 from segments.records import INTERACTIONS, OUTPUT_TOPICS, Output
 from streams import codecs, faust_internals, web
 from streams.checkpoints import ModelCheckpoints, checkpoint_key
@@ -100,6 +101,10 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     # BG/NBD refits run in a separate process: no event waits for one (docs/models.md);
     # without models there are none, and no process loading SciPy for them
     refits = refit_pool("spawn") if settings.models else None
+    if settings.models:
+        # load River and check the classifiers' fast prediction now: at the first
+        # record it held the event loop for seconds (River imports scipy.stats)
+        fast_prediction_agrees()
     processor = Processor(Engine(definitions), gate, store, live=settings.clock == "live",
                           dedupe_window_ms=settings.dedupe_window_ms,
                           submit=None if refits is None else refits.submit,
@@ -174,11 +179,23 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                 until = clock() + SLICE_SECONDS
                 for record in records[done:]:
                     value = record.value
+                    raw = value if isinstance(value, bytes) else b""
                     origin = Source(record.topic, record.partition, record.offset,
                                     record.key, record.timestamp)
-                    started = clock()
-                    emitted += processor.process(
-                        value if isinstance(value, bytes) else b"", origin, wall_ms())
+                    while True:
+                        started = clock()
+                        try:
+                            emitted += processor.process(raw, origin, wall_ms(), wait=False)
+                            break
+                        except RefitRunning as running:
+                            # the event clock outran a BG/NBD fit (a backlog): wait for
+                            # it with the loop free (web, heartbeats), not blocked on it
+                            emitted += running.outputs
+                            await emit(emitted)
+                            emitted = []
+                            # (a failed fit raises nothing here: applying it keeps the
+                            # parameters and says why, as without the wait)
+                            await asyncio.wait([asyncio.wrap_future(running.future)])
                     finished = clock()
                     observe(finished - started)
                     done += 1

@@ -393,9 +393,14 @@ class PartitionModels:
 
     def refit_running(self) -> bool:
         """A refit was submitted and its future is not done yet."""
+        return self.running_fit() is not None
+
+    def running_fit(self) -> Future[BtydFit] | None:
+        """The future of the refit in flight while it is not done yet."""
         pending = self.pending
-        return pending is not None and not isinstance(pending.result, BtydFit) \
-            and not pending.result.done()
+        if pending is None or isinstance(pending.result, BtydFit) or pending.result.done():
+            return None
+        return pending.result
 
     def snapshot(self) -> bytes:
         """The learned state as bytes (pickle; it stays in our own topic). A refit in

@@ -30,7 +30,7 @@ from segments.models import (
     scale,
     unscale,
 )
-from segments.processor import MemoryStore, Processor, Source
+from segments.processor import MemoryStore, Processor, RefitRunning, Source
 from segments.records import Output
 from segments.timefmt import DAY_MS, HOUR_MS
 
@@ -95,7 +95,10 @@ class Run:
             props = {"marketing": True}
         raw = orjson.dumps({"event_id": f"e{self.n}", "customer_id": customer, "type": kind,
                             "ts": ts, "properties": props})
-        return self.processor.process(raw, Source("t", partition, self.n), WALL)
+        return self.deliver(raw, Source("t", partition, self.n))
+
+    def deliver(self, raw: bytes, source: Source) -> list[Output]:
+        return self.processor.process(raw, source, WALL)
 
     def models(self, partition: int = 0) -> PartitionModels:
         models = self.processor.models(partition)
@@ -410,6 +413,63 @@ def test_refit_in_a_pool_gives_the_same_outputs_as_inline() -> None:
     assert inline.models().refits >= 2
     assert inline.models().metrics() == pooled.models().metrics()
     assert inline.labels == pooled.labels
+
+
+class HeldFitsRun(Run):
+    """The worker's path: ``process(..., wait=False)``, with fits that finish only when
+    a record has stopped on them (the event clock always outruns the pool)."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[Future[Any], Any, tuple[Any, ...]]] = []
+        self.stops = 0
+        super().__init__(submit=self.hold)
+
+    def hold(self, fn: Any, *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self.held.append((future, fn, args))
+        return future
+
+    def finish_fits(self) -> None:
+        while self.held:
+            future, fn, args = self.held.pop(0)
+            future.set_result(fn(*args))
+
+    def deliver(self, raw: bytes, source: Source) -> list[Output]:
+        outputs: list[Output] = []
+        while True:
+            stats = self.processor.partition(source.partition).stats
+            consumed, applied = stats.consumed, stats.applied
+            try:
+                return outputs + self.processor.process(raw, source, WALL, wait=False)
+            except RefitRunning as running:
+                self.stops += 1
+                assert (stats.consumed, stats.applied) == (consumed, applied)  # untouched
+                assert [future for future, _, _ in self.held] == [running.future]
+                outputs += running.outputs
+                self.finish_fits()
+
+
+def test_a_record_stopped_by_a_running_fit_gives_the_same_records_when_processed_again(
+        ) -> None:
+    def story(run: Run) -> list[bytes]:
+        out: list[bytes] = []
+        _buyers(run, until_days=120)
+        for n in range(20):
+            out.extend(_values(run.send(f"b{n}", "product_view", T0 + (120 + n) * DAY_MS)))
+        if isinstance(run, HeldFitsRun):  # the tick starts and applies refits itself
+            run.finish_fits()
+            run.models().submit = None
+        out.extend(_values(run.processor.tick(0, T0 + 200 * DAY_MS)))
+        return out
+
+    inline = Run()
+    expected = story(inline)
+    held = HeldFitsRun()
+    assert story(held) == expected
+    assert held.stops >= 2 and held.models().refits == inline.models().refits >= 2
+    assert held.processor.stats[0].as_dict() == inline.processor.stats[0].as_dict()
+    assert held.models().metrics() == inline.models().metrics()
+    assert held.labels == inline.labels
 
 
 def test_a_broken_refit_pool_keeps_the_parameters_and_the_stream_going() -> None:
