@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 
 from kafka import KafkaAdminClient
@@ -17,7 +18,7 @@ from streams.errors import UserError
 from streams.settings import Settings
 
 __all__ = ["BrokerUnavailable", "TopicInfo", "connect_admin", "describe_topics", "ensure_topics",
-           "format_topics", "partition_count"]
+           "format_topics", "partition_count", "wait_until_described"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,24 @@ def partition_count(client: KafkaAdminClient, topic: str) -> int | None:
         if topic in (entry.get("name"), entry.get("topic")) and not entry.get("error_code"):
             return len(entry.get("partitions") or []) or None
     return None
+
+
+def wait_until_described(client: KafkaAdminClient, topics: list[str], *,
+                         timeout: float = 10.0) -> None:
+    """Return once every topic of ``topics`` is described with its partitions. A topic
+    the controller has just created can be missing from the broker's metadata for a
+    moment, and a `segstream replay` right after `segstream topics create` then saw
+    "does not exist"."""
+    deadline = time.monotonic() + timeout
+    pending = list(topics)
+    while True:
+        pending = [name for name in pending if partition_count(client, name) is None]
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise UserError(f"topic {pending[0]} was created but is still not visible "
+                            f"after {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 # A dead letter carries its record in base64 (4/3 of the size): room for any record a
@@ -98,6 +117,7 @@ def ensure_topics(settings: Settings) -> int:
                 reason = match.group(1) if match else type(exc).__name__
                 raise UserError(f"cannot create topic {topic.name} at {settings.bootstrap}: "
                                 f"{reason}") from exc
+        wait_until_described(client, [t.name for t in missing])
         changelog = partition_count(client, settings.changelog_topic)
         if changelog is not None and changelog != partitions:
             raise UserError(

@@ -9,6 +9,7 @@ import orjson
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
+from streams.client.topics import wait_until_described
 from tests.kafka_tools import consume, produce, running_worker, segstream_command
 
 T = 1_767_261_600_000  # 2026-01-01T10:00:00Z
@@ -95,6 +96,8 @@ def test_changelog_with_other_partitions_is_one_clear_line(bootstrap: str,
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(f"{prefix}interactions", 3, 1),
                          NewTopic(f"{prefix}segstream-customers-changelog", 2, 1)])
+    wait_until_described(admin, [f"{prefix}interactions",
+                                 f"{prefix}segstream-customers-changelog"])
     admin.close()
     done = subprocess.run([*segstream_command(), "topics", "create", "--bootstrap", bootstrap,
                            "--topic-prefix", prefix], capture_output=True, text=True,

@@ -19,7 +19,7 @@ import streams.client.replay as replay
 from streams.client.fast_send import keyed_sender
 from streams.client.replay import ReplayOptions, replay_to_kafka
 from streams.client.replay_checkpoint import read_checkpoint
-from streams.client.topics import BrokerUnavailable
+from streams.client.topics import BrokerUnavailable, wait_until_described
 from streams.errors import UserError
 from streams.tools.eventlog import merged_records
 from tests.kafka_tools import consume
@@ -33,6 +33,7 @@ def topic(bootstrap: str, prefix: str) -> Iterator[str]:
     name = f"{prefix}interactions"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(name, PARTITIONS, 1)])
+    wait_until_described(admin, [name])  # created is not yet visible to a describe
     try:
         yield name
     finally:
@@ -142,3 +143,14 @@ def test_missing_topic_and_file(bootstrap: str, prefix: str, logs: list[Path]) -
     with pytest.raises(UserError, match="no such file"):
         replay_to_kafka([logs[0], logs[0].with_name("absent.jsonl")], bootstrap,
                         f"{prefix}nothing", ReplayOptions(), out=io.StringIO())
+
+
+def test_a_created_topic_that_never_shows_is_one_clear_line(bootstrap: str,
+                                                            prefix: str) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        with pytest.raises(UserError, match=f"topic {prefix}never was created but is still "
+                                            "not visible after 1 s"):
+            wait_until_described(admin, [f"{prefix}never"], timeout=1.0)
+    finally:
+        admin.close()
