@@ -244,18 +244,15 @@ class Processor:
     def _process(self, partition: Partition, raw: bytes, source: Source,
                  wall: int, wait: bool = True) -> list[Output]:
         stats = partition.stats
-        stats.consumed += 1
         checked = self.gate.check(raw, wall)
         if isinstance(checked, Rejection):
+            stats.consumed += 1
             return [self._dead_letter(stats, checked, raw, source, wall)]
         event = checked
         clock = partition.advance(event.ts)
         now = max(clock, wall) if self.live else clock
-        try:
-            outputs = self._tick(partition, now, wait)
-        except RefitRunning:
-            stats.consumed -= 1  # counted when it is processed again
-            raise
+        outputs = self._tick(partition, now, wait)
+        stats.consumed += 1  # after the steps: a record RefitRunning stopped counts later
         state = self.store.get(event.customer_id)
         if state is not None and self._is_duplicate(state, event):
             stats.duplicates += 1

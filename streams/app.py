@@ -98,10 +98,10 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     faust_internals.rebuild_changelog_topic(models_table)
     gate = Gate(GateConfig(max_bytes=settings.max_event_bytes,
                            max_future_ms=settings.max_future_ms))
-    # BG/NBD refits run in a separate process: no event waits for one (docs/models.md);
-    # without models there are none, and no process loading SciPy for them
-    refits = refit_pool("spawn") if settings.models else None
+    refits = None  # without models: no refits, and no process loading SciPy for them
     if settings.models:
+        # BG/NBD refits run in a separate process: no event waits for one (docs/models.md)
+        refits = refit_pool("spawn")
         # load River and check the classifiers' fast prediction now: at the first
         # record it held the event loop for seconds (River imports scipy.stats)
         fast_prediction_agrees()
