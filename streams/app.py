@@ -4,14 +4,16 @@ Faust runs the consumer group, the tables and their changelogs, recovery, the ti
 the web server; the records of ``interactions`` skip its per-record Stream machinery:
 the consumer hands each partition's fetched records to :func:`create_app`'s ``process``
 in offset order (``streams/faust_internals.py``), the core
-:class:`~segments.processor.Processor` does the work, and the offsets are committed by
-Faust after the producer has flushed what the batch emitted.
+:class:`~segments.processor.Processor` does the work, a batch's outputs are sent, its
+changelog records follow once those are acknowledged (``streams/write_order.py``), and
+the offsets are committed by Faust after both have been flushed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -33,6 +35,7 @@ from streams.heap import HeapSettler
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.tables import TableStore
+from streams.write_order import WritesAfterOutputs
 
 __all__ = ["create_app"]
 
@@ -48,8 +51,19 @@ MAX_POLL_RECORDS = 2000
 SLICE_SECONDS = 0.02
 
 
+#: fault injection for the tests: the worker exits at once (code 86) when the Nth batch
+#: of changelog records is about to be sent, its outputs already acknowledged
+FAULT_EXIT_BEFORE_CHANGELOG = "SEGSTREAM_FAULT_EXIT_BEFORE_CHANGELOG"
+FAULT_EXIT_CODE = 86
+
+
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _fault_countdown() -> int | None:
+    value = os.environ.get(FAULT_EXIT_BEFORE_CHANGELOG)
+    return int(value) if value else None
 
 
 def create_app(settings: Settings, definitions: Definitions, partitions: int) -> faust.App:
@@ -147,22 +161,40 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         app.add_future(app.crash(future.exception()))
 
     producer = faust_internals.BatchProducer(app.producer)
+    countdown = _fault_countdown()
+
+    async def send_writes(writes: list[faust_internals.Outgoing]) -> None:
+        nonlocal countdown
+        if countdown is not None:
+            countdown -= 1
+            if countdown <= 0:
+                log.error("%s: exiting before a changelog batch", FAULT_EXIT_BEFORE_CHANGELOG)
+                os._exit(FAULT_EXIT_CODE)
+        for future in await producer.send(writes):
+            future.add_done_callback(delivered)
+
+    # changelog records (and model checkpoints) go out once the outputs before them are
+    # acknowledged: a state never reaches the changelog ahead of its events' outputs
+    writes_after = WritesAfterOutputs(send_writes)
 
     async def emit(records: list[Output]) -> None:
-        """Produce the changelog writes, then the outputs, a batch per topic partition.
+        """Produce the outputs, a batch per topic partition; the changelog writes follow
+        once they are acknowledged (:class:`WritesAfterOutputs`).
 
         Faust's ``send_soon`` goes through a buffer task and several wrappers per
         record, and even the producer's own ``send`` costs tens of µs each. A commit
-        flushes the producer first, so no offset passes an unsent record."""
-        outgoing: list[faust_internals.Outgoing] = [
+        waits for the writes to be queued and flushes the producer first, so no offset
+        passes an unsent record."""
+        writes: list[faust_internals.Outgoing] = [
             (changelog_name, partition, key, value) for partition, key, value in store.drain()]
-        for record in records:
-            outgoing.append((output_names[record.topic], None,
-                             None if record.key is None else record.key.encode(),
-                             orjson.dumps(record.value)))
-        if outgoing:
-            for future in await producer.send(outgoing):
-                future.add_done_callback(delivered)
+        outgoing: list[faust_internals.Outgoing] = [
+            (output_names[record.topic], None,
+             None if record.key is None else record.key.encode(), orjson.dumps(record.value))
+            for record in records]
+        futures = await producer.send(outgoing) if outgoing else []
+        for future in futures:
+            future.add_done_callback(delivered)
+        writes_after.after(futures, writes)
 
     # one lock orders the batches and the due-time ticks: each one's changelog
     # records and outputs go out before the next one starts
@@ -207,7 +239,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                 await asyncio.sleep(0)
 
     app.transport.Consumer = faust_internals.BatchConsumer.handling(
-        {source.get_topic_name(): process})
+        {source.get_topic_name(): process}, before_commit=writes_after.drained)
     app.topics.add(source)  # subscribed without an agent: the batch path reads it
 
     @table.on_recover
@@ -250,8 +282,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                 continue
             key = checkpoint_key(partition)
             models_table.data[key] = snapshot
-            (await app.producer.send(models_changelog, key.encode(), snapshot, partition,
-                                     None, None)).add_done_callback(delivered)
+            writes_after.after([], [(models_changelog, partition, key.encode(), snapshot)])
 
     web.install(app, processor, store, definitions, metrics)
 
@@ -268,6 +299,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     async def report(_app: Any, **_: Any) -> None:
         if not app.rebalancing:
             await checkpoint_models(force=True)
+            await writes_after.drained()
             await app.producer.flush()
         if refits is not None:
             refits.shutdown(wait=False, cancel_futures=True)

@@ -70,6 +70,7 @@ _ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (faust_consumer.Consumer, "_drain_messages"),
     (faust_consumer.Consumer, "_wait_next_records"),
     (faust_consumer.Consumer, "_add_gap"),
+    (faust_consumer.Consumer, "_commit_offsets"),
     (faust_consumer.Consumer, "_n_acked"),
     (faust_consumer.Consumer, "perform_seek"),
     (faust_consumer.Consumer, "flow_active"),
@@ -101,6 +102,7 @@ _PARAMETERS: tuple[tuple[Callable[..., Any], str], ...] = (
     (faust_aiokafka.AIOKafkaConsumerThread._fetch_records, "active_partitions"),
     (faust_aiokafka.AIOKafkaConsumerThread._fetch_records, "max_records"),
     (faust_consumer.Consumer._wait_next_records, "timeout"),
+    (faust_consumer.Consumer._commit_offsets, "start_new_transaction"),
     (aiokafka_fetcher.Fetcher.__init__, "fetch_max_wait_ms"),
 )
 
@@ -201,16 +203,32 @@ class BatchConsumer(faust_aiokafka.Consumer):
     records of a partition from one fetch, then marks their offsets acknowledged
     exactly as ``Consumer.ack`` would, so Faust's own commit (which flushes the
     producer first) commits them. Every other topic (table changelogs during recovery)
-    goes through Faust's per-message path unchanged.
+    goes through Faust's per-message path unchanged. Every commit, Faust's periodic
+    one and the one before a rebalance included, first awaits :attr:`before_commit`.
     """
 
     #: topic name -> handler; see :meth:`handling`
     batch_handlers: Mapping[str, BatchHandler] = {}
+    #: awaited before the producer's flush of every commit (writes still to queue)
+    before_commit: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
-    def handling(cls, handlers: Mapping[str, BatchHandler]) -> type[BatchConsumer]:
+    def handling(cls, handlers: Mapping[str, BatchHandler], *,
+                 before_commit: Callable[[], Awaitable[None]] | None = None
+                 ) -> type[BatchConsumer]:
         """This consumer class with ``handlers`` (Faust builds the instance itself)."""
-        return type(cls.__name__, (cls,), {"batch_handlers": dict(handlers)})
+        return type(cls.__name__, (cls,), {"batch_handlers": dict(handlers),
+                                           "before_commit": staticmethod(before_commit)
+                                           if before_commit is not None else None})
+
+    async def _commit_offsets(self, offsets: Mapping[Any, int],
+                              start_new_transaction: bool = True) -> bool:
+        # Faust flushes the producer here and then commits; what must precede the
+        # flush (the changelog writes awaiting their outputs) is queued first
+        if self.before_commit is not None:
+            await self.before_commit()
+        return bool(await super()._commit_offsets(
+            offsets, start_new_transaction=start_new_transaction))
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
