@@ -129,6 +129,17 @@ class Worker:
             self.process.wait(10)
 
 
+def wait_consumed(worker: Worker, count: int, timeout: float = 180.0) -> None:
+    """Until the worker's /stats count ``count`` records consumed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.get("/stats")["totals"]["consumed"] >= count:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"worker consumed {worker.get('/stats')['totals']} of {count}:\n"
+                         f"{worker.log()}")
+
+
 @contextlib.contextmanager
 def running_worker(*args: Any, **kwargs: Any) -> Iterator[Worker]:
     worker = Worker(*args, **kwargs).start()

@@ -14,15 +14,20 @@ def run(coroutine):  # type: ignore[no-untyped-def]
     return asyncio.run(coroutine)
 
 
+def recording() -> tuple[WritesAfterOutputs[str], list[str]]:
+    """An order whose sends are recorded, in the order they happen."""
+    sent: list[str] = []
+
+    async def send(writes: list[str]) -> None:
+        sent.extend(writes)
+
+    return WritesAfterOutputs(send), sent
+
+
 def test_a_write_waits_for_its_outputs_and_every_earlier_write() -> None:
     async def scenario() -> list[str]:
-        sent: list[str] = []
-
-        async def send(writes: list[str]) -> None:
-            sent.extend(writes)
-
+        order, sent = recording()
         loop = asyncio.get_running_loop()
-        order: WritesAfterOutputs[str] = WritesAfterOutputs(send)
         first, second = loop.create_future(), loop.create_future()
         order.after([first], ["c-1 v1"])
         order.after([second], ["c-1 v2"])
@@ -41,13 +46,8 @@ def test_a_write_waits_for_its_outputs_and_every_earlier_write() -> None:
 
 def test_a_failed_output_stops_its_write_and_every_later_one() -> None:
     async def scenario() -> list[str]:
-        sent: list[str] = []
-
-        async def send(writes: list[str]) -> None:
-            sent.extend(writes)
-
+        order, sent = recording()
         loop = asyncio.get_running_loop()
-        order: WritesAfterOutputs[str] = WritesAfterOutputs(send)
         lost, fine = loop.create_future(), loop.create_future()
         order.after([], ["before"])
         order.after([lost], ["c-1 v1"])

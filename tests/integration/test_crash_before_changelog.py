@@ -12,7 +12,6 @@ redelivered events were dropped as duplicates and their outputs never appeared.
 from __future__ import annotations
 
 import io
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from streams.settings import Settings
 from streams.tools.offline import replay_offline
 from streams.tools.simulate import simulate
 from tests.integration.test_worker_matches_offline import topic_of
-from tests.kafka_tools import Worker, assert_valid_outputs, consume, produce
+from tests.kafka_tools import Worker, assert_valid_outputs, consume, produce, wait_consumed
 
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 TOPICS = ("segment-changes", "micro-moments", "micro-moments-suppressed")
@@ -34,16 +33,6 @@ TOPICS = ("segment-changes", "micro-moments", "micro-moments-suppressed")
 
 def record_id(value: dict[str, Any]) -> str:
     return str(value.get("change_id") or value["trigger_id"])
-
-
-def wait_consumed(worker: Worker, count: int, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.get("/stats")["totals"]["consumed"] >= count:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"consumed {worker.get('/stats')['totals']} of {count}:\n"
-                         f"{worker.log()}")
 
 
 def test_a_crash_between_outputs_and_changelog_repeats_outputs_and_loses_none(

@@ -20,20 +20,10 @@ from segments.definitions import DEFAULT_PATH
 from segments.models import parse_model_version
 from segments.timefmt import DAY_MS, parse_ts
 from streams.tools.simulate import simulate
-from tests.kafka_tools import Worker, consume, produce
+from tests.kafka_tools import Worker, consume, produce, wait_consumed
 
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 SPLIT = START + 100 * DAY_MS
-
-
-def wait_consumed(worker: Worker, count: int, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.get("/stats")["totals"]["consumed"] >= count:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"worker consumed {worker.get('/stats')['totals']} of {count}:\n"
-                         f"{worker.log()}")
 
 
 def label_counts(document: dict[str, Any]) -> dict[str, tuple[int, int]]:
