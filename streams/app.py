@@ -90,6 +90,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         # a worker that died hands its partitions over after this, not Faust's 60 s
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+        table_standby_replicas=settings.standby_replicas,
     )
     source = app.topic(settings.topic(INTERACTIONS), key_serializer="raw",
                        value_serializer="raw", partitions=partitions)
@@ -200,12 +201,17 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     # records and outputs go out before the next one starts
     turn = asyncio.Lock()
 
-    async def process(tp: Any, records: list[Any]) -> None:
+    async def process(tp: Any, records: list[Any]) -> int:
         """A partition's records from one fetch, in order, in slices of at most
         ``SLICE_SECONDS``: each slice's outputs leave before the next starts, and the
-        timer and the web server get the loop in between."""
+        timer and the web server get the loop in between. A rebalance that begins
+        between two slices stops it there (the partition may be someone else's now);
+        how many records it processed."""
+        generation = app.consumer_generation_id
         done = 0
         while done < len(records):
+            if app.consumer_generation_id != generation or not app.consumer.flow_active:
+                break
             emitted: list[Output] = []
             async with turn:
                 until = clock() + SLICE_SECONDS
@@ -237,6 +243,17 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             positions[tp.partition] = records[done - 1].offset + 1
             if done < len(records):
                 await asyncio.sleep(0)
+        return done
+
+    @app.on_partitions_revoked.connect
+    async def finish_writes(_app: Any, revoked: Any, **_: Any) -> None:
+        # Faust stopped the flow and flushed its producer; a slice may still be running
+        # and writes may wait for their outputs. Finish both before the partitions go
+        # to another worker: a write landing after its new owner read the changelog
+        # could later shadow that owner's newer state of the key.
+        async with turn:
+            await writes_after.drained()
+            await app.producer.flush()
 
     app.transport.Consumer = faust_internals.BatchConsumer.handling(
         {source.get_topic_name(): process}, before_commit=writes_after.drained)

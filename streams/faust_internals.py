@@ -51,9 +51,11 @@ __all__ = [
 # out: a 1.5 s stall that the backlog then keeps repeating. A short hold bounds that.
 FETCH_MAX_WAIT_MS = 50
 
-#: called with a partition and its fresh records, in offset order; when it returns,
-#: the records count as processed (their offsets may be committed after a flush)
-BatchHandler = Callable[[Any, list[Any]], Awaitable[None]]
+#: called with a partition and its fresh records, in offset order; returns how many of
+#: them (from the first) it processed, which then count as processed (their offsets may
+#: be committed after a flush). It stops short only when a rebalance began: the records
+#: it left are fetched again from the committed offset by whoever owns the partition.
+BatchHandler = Callable[[Any, list[Any]], Awaitable[int]]
 
 
 class InternalsChanged(UserError):
@@ -276,9 +278,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
                             self._read_offset[tp] = record.offset
                         continue
                     await self._maybe_commit()
-                    await handler(tp, fresh)
-                    self._read_offset[tp] = fresh[-1].offset
-                    self.acknowledge(tp, (record.offset for record in fresh))
+                    done = await handler(tp, fresh)
+                    if done:
+                        self._read_offset[tp] = fresh[done - 1].offset
+                        self.acknowledge(tp, (record.offset for record in fresh[:done]))
                 unset_flag(fetching)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:

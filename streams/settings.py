@@ -25,6 +25,7 @@ class Settings:
     tick_seconds: float = 0.2
     linger_ms: int = 1
     session_timeout: float = 15.0  # seconds without a heartbeat before a rebalance
+    standby_replicas: int = 1  # warm copies of each table partition on other workers
     # a partition's models are checkpointed after this many updates, or this long
     checkpoint_updates: int = 1000
     checkpoint_seconds: float = 30.0

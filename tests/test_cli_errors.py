@@ -57,6 +57,10 @@ CASES = [
                                 NOWHERE], "bad.toml:2: [segments.x] when: unknown feature"),
     ("worker missing definitions", ["worker", "--definitions", "{missing}"],
      "no such definitions file"),
+    ("worker bad session timeout", ["worker", "--session-timeout", "0"],
+     "--session-timeout: must be a number of seconds above 0, not '0'"),
+    ("worker bad standby replicas", ["worker", "--standby-replicas", "-1"],
+     "--standby-replicas: must be a whole number of at least 0, not '-1'"),
     ("unknown command", ["frobnicate"], "invalid choice: 'frobnicate'"),
 ]
 

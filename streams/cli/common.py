@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -79,12 +80,28 @@ def parse_timestamp(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _at_least(text: str, convert: Callable[[str], Any], accept: Callable[[Any], bool],
+              what: str) -> Any:
+    try:
+        value = convert(text)
+    except ValueError:
+        value = None
+    if value is None or not accept(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
+    return value
+
+
 def positive(text: str) -> int:
     """A whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
-    return value
+    return int(_at_least(text, int, lambda v: v >= 1, "a whole number of at least 1"))
+
+
+def non_negative(text: str) -> int:
+    """A whole number of at least 0."""
+    return int(_at_least(text, int, lambda v: v >= 0, "a whole number of at least 0"))
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds, more than 0."""
+    return float(_at_least(text, float, lambda v: 0 < v < float("inf"),
+                           "a number of seconds above 0"))

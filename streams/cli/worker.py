@@ -12,7 +12,9 @@ from streams.cli.common import (
     add_definitions,
     env,
     load_definitions_file,
+    non_negative,
     positive,
+    seconds,
 )
 from streams.settings import Settings
 
@@ -54,6 +56,16 @@ def add_parser(commands: Commands) -> None:
     worker.add_argument("--no-models", dest="models", action="store_false",
                         help="run without the online models: the model features are "
                         "null (to measure their cost, or for definitions that read none)")
+    worker.add_argument("--session-timeout", type=seconds,
+                        default=env("SESSION_TIMEOUT", "15"),
+                        help="seconds without a heartbeat before the group gives a worker's "
+                        "partitions to the others (SEGSTREAM_SESSION_TIMEOUT, default 15)")
+    worker.add_argument("--standby-replicas", type=non_negative,
+                        default=env("STANDBY_REPLICAS", "1"),
+                        help="other workers keep this many warm copies of each partition's "
+                        "customer table, read from its changelog, so a takeover restores "
+                        "only the tail (SEGSTREAM_STANDBY_REPLICAS, default 1; 0 saves "
+                        "their memory and reads)")
     worker.add_argument("--loglevel", default=env("LOGLEVEL", "warning"))
     worker.set_defaults(run=run_worker)
 
@@ -75,7 +87,8 @@ def run_worker(args: argparse.Namespace) -> int:
                         linger_ms=args.linger_ms, loglevel=args.loglevel,
                         checkpoint_updates=args.model_checkpoint_updates,
                         checkpoint_seconds=args.model_checkpoint_seconds,
-                        models=args.models)
+                        models=args.models, session_timeout=args.session_timeout,
+                        standby_replicas=args.standby_replicas)
     definitions = load_definitions_file(args.definitions)
     partitions = ensure_topics(settings)
     app = create_app(settings, definitions, partitions)
