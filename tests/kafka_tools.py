@@ -140,6 +140,42 @@ def wait_consumed(worker: Worker, count: int, timeout: float = 180.0) -> None:
                          f"{worker.log()}")
 
 
+def write_simulated_log(path: Path, *, customers: int, days: float, seed: int,
+                        start: int) -> list[tuple[str | None, bytes]]:
+    """A ``segstream simulate`` log as JSON lines at ``path``; its (key, value) pairs."""
+    from streams.tools.simulate import simulate
+
+    lines: list[tuple[str | None, bytes]] = [
+        (e["customer_id"], orjson.dumps(e))
+        for e in simulate(customers=customers, days=days, seed=seed, start=start)]
+    path.write_bytes(b"".join(line + b"\n" for _, line in lines))
+    return lines
+
+
+def wait_committed(bootstrap: str, group: str, topic: str, timeout: float = 240.0) -> None:
+    """Until ``group`` has committed every partition of ``topic`` up to its end."""
+    from kafka import KafkaAdminClient, TopicPartition
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        deadline = time.monotonic() + timeout
+        while True:
+            ends = consumer.end_offsets(partitions)
+            committed = admin.list_group_offsets({group: None}).get(group, {})
+            behind = {tp.partition: ends[tp] - (committed[tp].offset if tp in committed
+                                                else 0) for tp in partitions}
+            if not any(behind.values()):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{group} still behind on {topic}: {behind}")
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+        admin.close()
+
+
 @contextlib.contextmanager
 def running_worker(*args: Any, **kwargs: Any) -> Iterator[Worker]:
     worker = Worker(*args, **kwargs).start()

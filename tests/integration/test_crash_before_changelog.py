@@ -23,9 +23,15 @@ from streams.app import FAULT_EXIT_BEFORE_CHANGELOG, FAULT_EXIT_CODE
 from streams.client.topics import ensure_topics
 from streams.settings import Settings
 from streams.tools.offline import replay_offline
-from streams.tools.simulate import simulate
 from tests.integration.test_worker_matches_offline import topic_of
-from tests.kafka_tools import Worker, assert_valid_outputs, consume, produce, wait_consumed
+from tests.kafka_tools import (
+    Worker,
+    assert_valid_outputs,
+    consume,
+    produce,
+    wait_consumed,
+    write_simulated_log,
+)
 
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 TOPICS = ("segment-changes", "micro-moments", "micro-moments-suppressed")
@@ -37,10 +43,8 @@ def record_id(value: dict[str, Any]) -> str:
 
 def test_a_crash_between_outputs_and_changelog_repeats_outputs_and_loses_none(
         bootstrap: str, prefix: str, tmp_path: Path) -> None:
-    events = list(simulate(customers=80, days=60, seed=41, start=START))
-    lines = [(e["customer_id"], orjson.dumps(e)) for e in events]
     log_path = tmp_path / "log.jsonl"
-    log_path.write_bytes(b"".join(line + b"\n" for _, line in lines))
+    lines = write_simulated_log(log_path, customers=80, days=60, seed=41, start=START)
     out = io.BytesIO()
     replay_offline([log_path], parse_definitions(DEFAULT_PATH.read_text()), out, partitions=3)
     offline = [orjson.loads(line) for line in out.getvalue().splitlines()]

@@ -1,0 +1,144 @@
+"""Three workers on six partitions; one is killed with SIGKILL mid-stream. When the
+other two have drained the log, the output topics hold exactly the offline replay's
+records: every ``change_id`` and ``trigger_id`` of ``replay --offline --partitions 6``,
+none other, and a record that repeats (processed again after the takeover: at-least-
+once) repeats with an identical value.
+
+Except the segments that read a model feature (``Engine.model_segments``: the clusters,
+``at_risk``, ``high_propensity``). A partition's models restart from their last
+checkpoint, which lags the committed offsets, so after a takeover they have learned
+from a slightly different sequence and what they decide may differ from the offline
+replay (README, "Running on a real cluster"). Their records are left out of the
+comparison (a repeat of one may differ too), and their names out of the membership
+lists other records carry.
+
+Known to fail about half the time (2026-12-02, issue 18, so under the ``chaos`` marker:
+``make chaos``, not ``make test``): no record is missing or extra, but a repeated
+record of a non-model segment (``cart_abandoner`` after a time transition, say)
+can carry another ``reason`` than its first copy: the state it was evaluated on held
+one event more or less. Where the two processings part is not found yet.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from segments.definitions import DEFAULT_PATH, parse_definitions
+from segments.engine import Engine
+from streams.client.topics import ensure_topics
+from streams.settings import Settings
+from streams.tools.offline import replay_offline
+from tests.kafka_tools import (
+    Worker,
+    assert_valid_outputs,
+    consume,
+    produce,
+    wait_committed,
+    write_simulated_log,
+)
+
+START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+PARTITIONS = 6
+TOPICS = ("segment-changes", "micro-moments", "micro-moments-suppressed")
+
+
+def record_id(value: dict[str, Any]) -> str:
+    return str(value.get("change_id") or value["trigger_id"])
+
+
+def what(value: dict[str, Any]) -> str:
+    """What a record is about, to tell where outputs differ."""
+    return f"{value.get('segment') or value.get('moment')} {value['cause']['kind']}"
+
+
+def differences(expected: bytes, got: bytes) -> dict[str, Any]:
+    a, b = orjson.loads(expected), orjson.loads(got)
+    return {k: (a.get(k), b.get(k)) for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+
+
+def consumed(workers: list[Worker]) -> int:
+    return sum(w.get("/stats")["totals"]["consumed"] for w in workers)
+
+
+@pytest.mark.chaos
+def test_a_worker_killed_mid_stream_loses_nothing_and_repeats_identically(
+        bootstrap: str, prefix: str, tmp_path: Path) -> None:
+    log_path = tmp_path / "log.jsonl"
+    lines = write_simulated_log(log_path, customers=150, days=60, seed=7, start=START)
+    definitions = parse_definitions(DEFAULT_PATH.read_text())
+    out = io.BytesIO()
+    replay_offline([log_path], definitions, out, partitions=PARTITIONS)
+    model_segments = Engine(definitions).model_segments
+
+    def comparable(value: dict[str, Any]) -> bytes | None:
+        """The record without what the models decided; None: a model segment's own."""
+        if value.get("segment") in model_segments:
+            return None
+        kept = [name for name in value["segments"] if name not in model_segments]
+        return orjson.dumps({**value, "segments": kept}, option=orjson.OPT_SORT_KEYS)
+
+    offline = {record_id(v): comparable(v) for v in map(orjson.loads,
+                                                         out.getvalue().splitlines())}
+    offline = {k: v for k, v in offline.items() if v is not None}
+    assert len(offline) > 1000
+
+    ensure_topics(Settings(bootstrap=bootstrap, topic_prefix=prefix, partitions=PARTITIONS))
+    args = ("--clock", "event", "--partitions", str(PARTITIONS), "--session-timeout", "6")
+    workers = [Worker(bootstrap, prefix, tmp_path / f"w{i}", *args) for i in range(3)]
+    try:
+        for worker in workers:
+            worker.start()
+        # the log arrives while the group works, in slices, so the kill lands mid-stream
+        slices = [lines[i:i + 500] for i in range(0, len(lines), 500)]
+        producing = threading.Thread(target=lambda: [
+            (produce(bootstrap, f"{prefix}interactions", part), time.sleep(0.3))
+            for part in slices], daemon=True)
+        producing.start()
+        deadline = time.monotonic() + 120
+        while consumed(workers) < len(lines) * 0.3:
+            assert time.monotonic() < deadline, "the workers consumed too little"
+            time.sleep(0.2)
+        victim = max(workers, key=lambda w: w.get("/stats")["totals"]["consumed"])
+        victim_partitions = set(victim.get("/stats")["partitions"])
+        victim.kill()
+        survivors = [w for w in workers if w is not victim]
+        producing.join(120)
+        # drained: every input committed, so every output before it was flushed
+        wait_committed(bootstrap, f"{prefix}segstream", f"{prefix}interactions")
+        records = consume(bootstrap, [f"{prefix}{t}" for t in TOPICS], count=len(offline),
+                          timeout=60, settle=3.0)
+        stats = [w.get("/stats") for w in survivors]
+    finally:
+        for worker in workers:
+            worker.stop()
+
+    assert_valid_outputs(records)
+    through_kafka: dict[str, bytes] = {}
+    for _, _, raw in records:
+        value = orjson.loads(raw)
+        kept = comparable(value)
+        if kept is None:
+            continue
+        earlier = through_kafka.setdefault(record_id(value), kept)
+        assert earlier == kept, differences(earlier, kept)
+    missing = offline.keys() - through_kafka.keys()
+    extra = through_kafka.keys() - offline.keys()
+    assert not missing and not extra, (
+        "missing", Counter(what(orjson.loads(offline[k])) for k in missing),
+        "extra", Counter(what(orjson.loads(through_kafka[k])) for k in extra))
+    for key, kept in through_kafka.items():
+        assert kept == offline[key], differences(offline[key], kept)
+    for document in stats:
+        assert document["invariant_holds"], document["totals"]
+    # the survivors took over the victim's partitions
+    assert victim_partitions
+    taken_over = set().union(*(d["partitions"] for d in stats))
+    assert taken_over == {str(p) for p in range(PARTITIONS)}, (taken_over, victim_partitions)
