@@ -5,7 +5,7 @@ of a JSON array holding the fields in :data:`FIELDS_V2` order, compressed agains
 :data:`DICTIONARY_V2`. Most of a state is structure that every customer repeats
 (field names, counter names, model names, timestamps sharing their leading digits);
 the array drops the names and the dictionary lets a frame of a few hundred bytes
-refer to the rest. About 4.5x smaller than version 1 on the benchmark's customers
+refer to the rest. About 4.3x smaller than version 1 on the benchmark's customers
 (bench/run.py), 3.4x on Online Retail II's.
 
 Version 1 (a JSON object, its first byte ``{``) is what changelogs written before

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -61,9 +62,24 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _fault_countdown() -> int | None:
+def _exit_before(send: Callable[[list[Any]], Awaitable[None]]
+                 ) -> Callable[[list[Any]], Awaitable[None]]:
+    """``send``, or with :data:`FAULT_EXIT_BEFORE_CHANGELOG` set, ``send`` that exits
+    the process instead at its Nth call."""
     value = os.environ.get(FAULT_EXIT_BEFORE_CHANGELOG)
-    return int(value) if value else None
+    if not value:
+        return send
+    calls = 0
+
+    async def exit_at_nth(writes: list[Any]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls >= int(value):
+            log.error("%s: exiting before a changelog batch", FAULT_EXIT_BEFORE_CHANGELOG)
+            os._exit(FAULT_EXIT_CODE)
+        await send(writes)
+
+    return exit_at_nth
 
 
 def create_app(settings: Settings, definitions: Definitions, partitions: int) -> faust.App:
@@ -162,21 +178,19 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         app.add_future(app.crash(future.exception()))
 
     producer = faust_internals.BatchProducer(app.producer)
-    countdown = _fault_countdown()
 
     async def send_writes(writes: list[faust_internals.Outgoing]) -> None:
-        nonlocal countdown
-        if countdown is not None:
-            countdown -= 1
-            if countdown <= 0:
-                log.error("%s: exiting before a changelog batch", FAULT_EXIT_BEFORE_CHANGELOG)
-                os._exit(FAULT_EXIT_CODE)
         for future in await producer.send(writes):
             future.add_done_callback(delivered)
 
     # changelog records (and model checkpoints) go out once the outputs before them are
     # acknowledged: a state never reaches the changelog ahead of its events' outputs
-    writes_after = WritesAfterOutputs(send_writes)
+    writes_after = WritesAfterOutputs(_exit_before(send_writes))
+
+    async def flush_everything() -> None:
+        """Queue the writes still waiting for their outputs, then flush the producer."""
+        await writes_after.drained()
+        await app.producer.flush()
 
     async def emit(records: list[Output]) -> None:
         """Produce the outputs, a batch per topic partition; the changelog writes follow
@@ -197,8 +211,8 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             future.add_done_callback(delivered)
         writes_after.after(futures, writes)
 
-    # one lock orders the batches and the due-time ticks: each one's changelog
-    # records and outputs go out before the next one starts
+    # one lock orders the batches and the due-time ticks: each one's outputs are sent
+    # (and its changelog records queued behind them) before the next one starts
     turn = asyncio.Lock()
 
     async def process(tp: Any, records: list[Any]) -> int:
@@ -252,8 +266,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         # to another worker: a write landing after its new owner read the changelog
         # could later shadow that owner's newer state of the key.
         async with turn:
-            await writes_after.drained()
-            await app.producer.flush()
+            await flush_everything()
 
     app.transport.Consumer = faust_internals.BatchConsumer.handling(
         {source.get_topic_name(): process}, before_commit=writes_after.drained)
@@ -316,8 +329,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     async def report(_app: Any, **_: Any) -> None:
         if not app.rebalancing:
             await checkpoint_models(force=True)
-            await writes_after.drained()
-            await app.producer.flush()
+            await flush_everything()
         if refits is not None:
             refits.shutdown(wait=False, cancel_futures=True)
         heap.uninstall()
