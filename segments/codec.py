@@ -1,17 +1,18 @@
 """A customer's state as bytes: what the changelog holds and a restore reads back.
 
-Version 2 (what :func:`encode_state` writes): the byte ``0x02``, then one zstd frame
-of a JSON array holding the fields in :data:`FIELDS_V2` order, compressed against
-:data:`DICTIONARY_V2`. Most of a state is structure that every customer repeats
-(field names, counter names, model names, timestamps sharing their leading digits);
-the array drops the names and the dictionary lets a frame of a few hundred bytes
-refer to the rest. About 4.3x smaller than version 1 on the benchmark's customers
+Version 3 (what :func:`encode_state` writes): the byte ``0x03``, then one zstd frame
+of a JSON array holding the fields in :data:`FIELDS_V3` order, compressed against
+:data:`DICTIONARY_V2`. Version 2 is the same with the ``0x02`` byte and the fields
+of :data:`FIELDS_V2` (no ``applied_offset``). Most of a state is structure that
+every customer repeats (field names, counter names, model names, timestamps sharing
+their leading digits); the array drops the names and the dictionary lets a frame of a
+few hundred bytes refer to the rest. About 4.3x smaller than version 1 on the benchmark's customers
 (bench/run.py), 3.4x on Online Retail II's.
 
 Version 1 (a JSON object, its first byte ``{``) is what changelogs written before
-hold; :func:`decode_state` reads both, so an old changelog restores. Both versions
-are frozen: a new field, a new order or a new dictionary is a version 3, decoded
-beside these (the tests pin the dictionary's digest and the field list).
+hold; :func:`decode_state` reads all three, so an old changelog restores. Every
+version is frozen: a new field, a new order or a new dictionary is a version 4,
+decoded beside these (the tests pin the dictionary's digest and the field lists).
 
 Pending triggers and open model examples are named tuples in memory and plain arrays
 on the wire in both versions.
@@ -21,7 +22,7 @@ on the wire in both versions.
 >>> s.moments["pending"] = [PendingTrigger(5, "cart_abandoned", "delay", "e1", 0.8, 9, [])]
 >>> data = encode_state(s)
 >>> data[:1], decode_state(data) == s
-(b'\\x02', True)
+(b'\\x03', True)
 >>> decode_state(b'{"customer_id":"c-1","purchases_total":2}').purchases_total
 2
 """
@@ -38,10 +39,8 @@ from segments.models.examples import CLASSIFIERS, OpenExample
 from segments.moments import PendingTrigger
 from segments.state import CustomerState
 
-__all__ = ["DICTIONARY_V2", "FIELDS_V2", "UnknownStateVersion", "decode_state",
-           "encode_state"]
-
-V2 = 2
+__all__ = ["DICTIONARY_V2", "FIELDS_V2", "FIELDS_V3", "UnknownStateVersion",
+           "decode_state", "encode_state"]
 
 # CustomerState's fields as version 2 lays them out; frozen (see the module docstring)
 FIELDS_V2 = (
@@ -52,6 +51,10 @@ FIELDS_V2 = (
     "consent_marketing", "consent_personalization", "profile", "scores", "models",
     "segments", "seen", "due", "definitions", "moments",
 )
+# version 3: version 2's, then the offset of the latest record applied
+FIELDS_V3 = (*FIELDS_V2, "applied_offset")
+# the first byte of a record -> the field order of its array
+_LAYOUTS = {2: FIELDS_V2, 3: FIELDS_V3}
 
 # What zstd may refer back to: a made-up customer in the version 2 layout, with the
 # names every state repeats (no real data). Frozen: editing it breaks every v2 record.
@@ -111,9 +114,9 @@ def _as_array(value: Any) -> Any:
 
 
 def encode_state(state: CustomerState) -> bytes:
-    """The changelog value of ``state`` (version 2)."""
-    document = orjson.dumps([getattr(state, name) for name in FIELDS_V2], default=_as_array)
-    return b"\x02" + _zstd()[0].compress(document)
+    """The changelog value of ``state`` (version 3)."""
+    document = orjson.dumps([getattr(state, name) for name in FIELDS_V3], default=_as_array)
+    return b"\x03" + _zstd()[0].compress(document)
 
 
 def decode_state(data: bytes | str) -> CustomerState:
@@ -121,13 +124,14 @@ def decode_state(data: bytes | str) -> CustomerState:
     if isinstance(data, str):
         data = data.encode()
     first = data[0] if data else None
-    if first == V2:
+    layout = _LAYOUTS.get(first) if first is not None else None
+    if layout is not None:
         try:
             document = _zstd()[1].decompress(data[1:])
         except zstandard.ZstdError as exc:
-            raise ValueError(f"a corrupt version 2 customer state: {exc}") from None
+            raise ValueError(f"a corrupt version {first} customer state: {exc}") from None
         values = orjson.loads(document)
-        state = CustomerState(**dict(zip(FIELDS_V2, values, strict=True)))
+        state = CustomerState(**dict(zip(layout, values, strict=True)))
     elif first == _MAGIC_V1:
         state = CustomerState.from_dict(orjson.loads(data))
     else:

@@ -36,7 +36,7 @@ from segments.engine import Engine
 from segments.events import Interaction
 from segments.features import Features
 from segments.gate import Gate, Rejection
-from segments.partition import Partition, PartitionStats
+from segments.partition import Partition, PartitionMark, PartitionStats
 from segments.records import DEAD_LETTERS, Output, dead_letter
 from segments.rfm import RfmValues
 from segments.state import CustomerState, event_hash
@@ -178,17 +178,31 @@ class Processor:
         rfm = partition.rfm_cuts if partition is not None else None
         return self.engine.features(state, now, rfm)
 
-    def recover(self, number: int, states: Iterable[tuple[str, CustomerState]]) -> None:
+    def recover(self, number: int, states: Iterable[tuple[str, CustomerState]],
+                start: PartitionMark | None = None) -> None:
         """Rebuild the due index and the RFM population of a partition from its table
-        after a restart. The RFM cut points are recomputed at once, at the last refresh
-        instant of the recovered clock; they may differ slightly from the ones before
-        the restart, which were taken from the population as it was then. The models'
-        derived state (BG/NBD summaries, cluster counts) is rebuilt; their learned
-        state is kept (a checkpoint restores it: ``partition.models.restore``)."""
+        after a restart or a takeover. ``start`` is where the partition's time stood at
+        the committed offset (:class:`~segments.partition.PartitionMark`;
+        :data:`~segments.partition.UNCOMMITTED` when nothing was committed): the
+        records from there on are processed again, and time resumes exactly as it
+        went the first time. Without it (a commit of an older version) the clock is
+        the latest event time of the restored states and the RFM cut points are
+        recomputed at its last refresh instant, both possibly ahead of the records
+        processed again.
+
+        The changelog runs ahead of the commit, so a restored state may already hold
+        records that are delivered again; its ``applied_offset`` tells them (its
+        ``seen`` event ids cover only a day of event time, which a fast replay passes
+        in a second). Up to the latest offset a restored state applied, a record at
+        or before its customer's ``applied_offset`` (and no later in event time than
+        the state's ``last_seen``) is a duplicate.
+
+        The models' derived state (BG/NBD summaries, cluster counts) is rebuilt;
+        their learned state is kept (a checkpoint restores it:
+        ``partition.models.restore``)."""
         old = self.partition(number)
         partition = self._partitions[number] = Partition(
             number, self.engine.definitions.policies, old.stats, old.models)
-        partition.clock = old.clock
         version = self.engine.definitions.version
         members = partition.stats.members
         members.clear()
@@ -196,22 +210,29 @@ class Processor:
         if models is not None:
             models.reset_derived()
         population = partition.population
-        clock = partition.clock or 0
+        latest = old.clock or 0
+        applied = -1
         dues: list[tuple[str, int | None]] = []
         for key, state in states:
+            if state.applied_offset is not None and state.applied_offset > applied:
+                applied = state.applied_offset
             population.update(key, _rfm_values(state))
             if models is not None:
                 models.observe_recovered(key, state)
             members.update(state.segments)
             if state.last_seen is not None:
-                clock = max(clock, state.last_seen)
+                latest = max(latest, state.last_seen)
             if state.definitions not in (None, version):
                 state.due = min(state.due or 0, state.last_seen or 0)
             dues.append((key, state.due))
         partition.due.rebuild(dues)
-        if clock:
-            partition.clock = clock
-            instant = population.refresh_due(clock + 1)
+        partition.redelivery_until = applied if applied >= 0 else None
+        if start is not None:
+            partition.clock = start.clock
+            population.cuts, population.refreshed_at = start.cuts, start.refreshed_at
+        elif latest:
+            partition.clock = latest
+            instant = population.refresh_due(latest + 1)
             if instant is not None:
                 population.refresh(instant)
 
@@ -254,11 +275,13 @@ class Processor:
         outputs = self._tick(partition, now, wait)
         stats.consumed += 1  # after the steps: a record RefitRunning stopped counts later
         state = self.store.get(event.customer_id)
-        if state is not None and self._is_duplicate(state, event):
+        if state is not None and (self._is_duplicate(state, event)
+                                  or self._is_redelivered(partition, state, event, source)):
             stats.duplicates += 1
             return outputs
         if state is None:
             state = CustomerState(event.customer_id)
+        state.applied_offset = source.offset
         try:
             outputs.extend(self._apply(partition, state, event, now))
         except Exception as exc:  # a bug must not stop the partition: keep the record
@@ -392,6 +415,20 @@ class Processor:
 
     def _is_duplicate(self, state: CustomerState, event: Interaction) -> bool:
         return event_hash(event.event_id) in state.seen
+
+    @staticmethod
+    def _is_redelivered(partition: Partition, state: CustomerState, event: Interaction,
+                        source: Source) -> bool:
+        """A record the restored state already applied (see :meth:`recover`)."""
+        until = partition.redelivery_until
+        if until is None:
+            return False
+        if source.offset > until:  # past every restored state: processing as usual
+            partition.redelivery_until = None
+            return False
+        applied, last_seen = state.applied_offset, state.last_seen
+        return (applied is not None and source.offset <= applied
+                and last_seen is not None and event.ts <= last_seen)
 
     def _remember(self, state: CustomerState, event: Interaction) -> None:
         seen = state.seen

@@ -104,6 +104,10 @@ class CustomerState:
     due: int | None = None  # next instant a time-based transition may happen
     definitions: str | None = None  # version of the definitions that set `segments`
     moments: dict[str, Any] = field(default_factory=dict)  # per-moment policy memory
+    # the offset of the latest record applied, on the customer's partition: a record
+    # delivered again after a takeover is recognised by it (Processor.recover), even
+    # when its event id has left ``seen``
+    applied_offset: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The fields, shallow: nested lists and dicts are the state's own (serialize,

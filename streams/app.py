@@ -6,7 +6,9 @@ the consumer hands each partition's fetched records to :func:`create_app`'s ``pr
 in offset order (``streams/faust_internals.py``), the core
 :class:`~segments.processor.Processor` does the work, a batch's outputs are sent, its
 changelog records follow once those are acknowledged (``streams/write_order.py``), and
-the offsets are committed by Faust after both have been flushed.
+the offsets are committed by Faust after both have been flushed, each with the
+partition's clock and RFM cut points at that offset (``streams/commit_marks.py``), from
+which a worker taking the partition over resumes time.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from segments.gate import Gate, GateConfig
 from segments.models import MODELS
 from segments.models.classifier import fast_prediction_agrees
 from segments.models.refits import refit_pool
+from segments.partition import UNCOMMITTED, PartitionMark
 from segments.processor import Processor, RefitRunning, Source
 from segments.records import INTERACTIONS, OUTPUT_TOPICS, Output
 from streams import codecs, faust_internals, web
 from streams.checkpoints import ModelCheckpoints, checkpoint_key
 from streams.client.topics import DEAD_LETTER_MAX_BYTES
+from streams.commit_marks import CommitMarks
 from streams.heap import HeapSettler
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -149,6 +153,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     heap.install()
     active: set[int] = set()
     positions: dict[int, int] = {}  # partition -> next offset to process
+    marks = CommitMarks(source.get_topic_name())
 
     def lag() -> dict[int, int]:
         from faust.types import TP
@@ -254,7 +259,8 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                     if finished >= until:
                         break
                 await emit(emitted)
-            positions[tp.partition] = records[done - 1].offset + 1
+            positions[tp.partition] = next_offset = records[done - 1].offset + 1
+            marks.note(tp.partition, next_offset, processor.partition(tp.partition).mark())
             if done < len(records):
                 await asyncio.sleep(0)
         return done
@@ -269,17 +275,31 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             await flush_everything()
 
     app.transport.Consumer = faust_internals.BatchConsumer.handling(
-        {source.get_topic_name(): process}, before_commit=writes_after.drained)
+        {source.get_topic_name(): process}, before_commit=writes_after.drained,
+        commit_metadata=marks.metadata)
     app.topics.add(source)  # subscribed without an agent: the batch path reads it
 
     @table.on_recover
     async def rebuild_due_index() -> None:
+        from faust.types import TP
+
+        topic = source.get_topic_name()
         assigned = {tp.partition for tp in app.assignor.assigned_actives()
-                    if tp.topic == source.get_topic_name()}
+                    if tp.topic == topic}
         for partition in active - assigned:
             processor.forget(partition)
+        # processing resumes from the committed offsets, and time from their marks
+        marks.clear()
+        committed = await app.consumer.committed_metadata(
+            [TP(topic, partition) for partition in sorted(assigned)])
         for partition in sorted(assigned):
-            processor.recover(partition, store.items(partition))
+            metadata = committed.get(TP(topic, partition))
+            start = UNCOMMITTED if metadata is None else PartitionMark.decode(metadata)
+            if start is None:
+                log.warning("partition %d: its committed offset carries no mark (an "
+                            "older version committed it): its clock is taken from its "
+                            "customers' states", partition)
+            processor.recover(partition, store.items(partition), start)
             snapshot = models_table.data.get(checkpoint_key(partition))
             models = processor.models(partition)
             if snapshot is not None and models is not None:

@@ -152,8 +152,10 @@ def write_simulated_log(path: Path, *, customers: int, days: float, seed: int,
     return lines
 
 
-def wait_committed(bootstrap: str, group: str, topic: str, timeout: float = 240.0) -> None:
-    """Until ``group`` has committed every partition of ``topic`` up to its end."""
+def wait_committed(bootstrap: str, group: str, topic: str,
+                   timeout: float = 240.0) -> dict[int, Any]:
+    """Until ``group`` has committed every partition of ``topic`` up to its end; the
+    committed ``OffsetAndMetadata`` by partition."""
     from kafka import KafkaAdminClient, TopicPartition
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
@@ -167,7 +169,7 @@ def wait_committed(bootstrap: str, group: str, topic: str, timeout: float = 240.
             behind = {tp.partition: ends[tp] - (committed[tp].offset if tp in committed
                                                 else 0) for tp in partitions}
             if not any(behind.values()):
-                return
+                return {tp.partition: committed[tp] for tp in partitions}
             if time.monotonic() > deadline:
                 raise AssertionError(f"{group} still behind on {topic}: {behind}")
             time.sleep(0.5)

@@ -1,5 +1,6 @@
-"""The changelog's state codec: version 2 round-trips every state the processor
-makes, version 1 (changelogs written before) still restores, and both stay frozen."""
+"""The changelog's state codec: version 3 round-trips every state the processor
+makes, versions 1 and 2 (changelogs written before) still restore, and all stay
+frozen."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from segments import Engine, Gate, MemoryStore, Processor, Source, load_default
 from segments.codec import (
     DICTIONARY_V2,
     FIELDS_V2,
+    FIELDS_V3,
     UnknownStateVersion,
     decode_state,
     encode_state,
@@ -50,6 +52,11 @@ V1_RECORD = (
     b'1790841702577},"sent":1790841702577,"day":["2026-10-01",3,{"cart_abandoned":1}]}}'
 )
 
+# written by the version 2 codec (main on 2026-12-02, before applied_offset)
+V2_RECORD = bytes.fromhex(
+    "0228b52ffd20ba3d0200f05b22632d37222c355b7d322c392e352c22746f7973227b7d2c5b357b7d5d"
+    "0f00416000ed15202ee1c480b2305583a204582897542867d091332713916d5e0706c7649697b111")
+
 
 def simulated_states() -> list[CustomerState]:
     processor = Processor(Engine(load_default()), Gate(), MemoryStore(), live=False)
@@ -71,10 +78,20 @@ def test_a_version_1_record_restores_with_its_typed_parts() -> None:
     churn = state.models["churn"]
     assert isinstance(churn, OpenExample) and churn.baselines == [6.946811, 4]
     assert state.models["cluster"] == [2, "garden"]  # not a classifier: stays a list
-    # re-written as version 2, it reads back the same
+    # re-written as version 3, it reads back the same
     again = encode_state(state)
-    assert again[0] == 2
+    assert again[0] == 3
     assert decode_state(again) == state
+
+
+def test_a_version_2_record_restores_without_an_applied_offset() -> None:
+    state = decode_state(V2_RECORD)
+    assert (state.customer_id, state.last_seen, state.cart) == (
+        "c-7", 1790000500000, {"p-1": [2, 9.5, "toys"]})
+    assert state.seen == {"0123456789abcdef": 1790000500000}
+    assert state.applied_offset is None
+    state.applied_offset = 41
+    assert decode_state(encode_state(state)).applied_offset == 41
 
 
 def test_every_simulated_state_round_trips_and_shrinks() -> None:
@@ -92,8 +109,9 @@ def test_every_simulated_state_round_trips_and_shrinks() -> None:
 
 def test_the_field_list_is_the_states() -> None:
     names = tuple(f.name for f in dataclasses.fields(CustomerState))
-    assert names == FIELDS_V2, ("CustomerState's fields changed: add a codec version 3 "
-                                "(segments/codec.py) instead of editing version 2")
+    assert names == FIELDS_V3, ("CustomerState's fields changed: add a codec version 4 "
+                                "(segments/codec.py) instead of editing version 3")
+    assert FIELDS_V3[:len(FIELDS_V2)] == FIELDS_V2
 
 
 def test_the_version_2_dictionary_is_frozen() -> None:
@@ -102,9 +120,10 @@ def test_the_version_2_dictionary_is_frozen() -> None:
     orjson.loads(DICTIONARY_V2)  # readable: it is a made-up state in the v2 layout
 
 
-@pytest.mark.parametrize("data", [b"", b"\x03abc", b"[1,2]", b"\x02not zstd"])
+@pytest.mark.parametrize("data", [b"", b"\x04abc", b"[1,2]", b"\x02not zstd",
+                                  b"\x03not zstd"])
 def test_bytes_no_version_wrote_are_refused(data: bytes) -> None:
     with pytest.raises(ValueError) as raised:  # what a restore reports, with the key
         decode_state(data)
-    if data[:1] not in (b"\x02", b"{"):
+    if data[:1] not in (b"\x02", b"\x03", b"{"):
         assert raised.type is UnknownStateVersion
