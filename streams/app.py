@@ -39,7 +39,7 @@ from streams.commit_marks import CommitMarks
 from streams.heap import HeapSettler
 from streams.metrics import Metrics
 from streams.settings import Settings
-from streams.tables import TableStore
+from streams.tables import LocalCopies, RocksTableStore, TableStore
 from streams.write_order import WritesAfterOutputs
 
 __all__ = ["create_app"]
@@ -92,7 +92,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
-        store="memory://",
+        store=f"{settings.store}://",
         datadir=str(settings.data_dir),
         web_enabled=True,
         web_host=settings.web_host,
@@ -124,13 +124,15 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     table.key_serializer = "utf8"
     table.value_serializer = "customer-state"
     faust_internals.rebuild_changelog_topic(table)
-    store = TableStore(table)
+    rocks = settings.store == "rocksdb"
+    store = RocksTableStore(table) if rocks else TableStore(table)
     # Model checkpoints: one versioned snapshot per partition, key "p<partition>", on a
     # compacted changelog partition aligned with the interactions partition.
     models_table = app.Table("models", default=None, partitions=partitions)
     models_table.key_serializer = "utf8"
     models_table.value_serializer = "raw"
     faust_internals.rebuild_changelog_topic(models_table)
+    models_local = faust_internals.RocksPartitions(models_table) if rocks else None
     gate = Gate(GateConfig(max_bytes=settings.max_event_bytes,
                            max_future_ms=settings.max_future_ms))
     refits = None  # without models: no refits, and no process loading SciPy for them
@@ -184,9 +186,19 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
 
     producer = faust_internals.BatchProducer(app.producer)
 
+    # with RocksDB, changelog records are written to this disk as they are sent
+    local = None
+    if isinstance(store, RocksTableStore) and models_local is not None:
+        local = LocalCopies({changelog_name: store.local, models_changelog: models_local})
+
     async def send_writes(writes: list[faust_internals.Outgoing]) -> None:
-        for future in await producer.send(writes):
-            future.add_done_callback(delivered)
+        if local is not None:
+            local.write(writes)
+        batches = await producer.send_batches(writes)
+        for batch in batches:
+            batch.future.add_done_callback(delivered)
+        if local is not None:
+            local.sent(batches)
 
     # changelog records (and model checkpoints) go out once the outputs before them are
     # acknowledged: a state never reaches the changelog ahead of its events' outputs
@@ -288,6 +300,12 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                     if tp.topic == topic}
         for partition in active - assigned:
             processor.forget(partition)
+        loaded = 0
+        if isinstance(store, RocksTableStore):
+            for partition in store.loaded() - assigned:
+                store.forget(partition)
+            for partition in sorted(assigned):
+                loaded += store.load(partition)
         # processing resumes from the committed offsets, and time from their marks
         marks.clear()
         committed = await app.consumer.committed_metadata(
@@ -300,7 +318,9 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                             "older version committed it): its clock is taken from its "
                             "customers' states", partition)
             processor.recover(partition, store.items(partition), start)
-            snapshot = models_table.data.get(checkpoint_key(partition))
+            key = checkpoint_key(partition)
+            snapshot = (models_table.data.get(key) if models_local is None
+                        else models_local.get(partition, key.encode()))
             models = processor.models(partition)
             if snapshot is not None and models is not None:
                 models.restore(snapshot)
@@ -309,8 +329,8 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         active.clear()
         active.update(assigned)
         heap.settle()
-        log.info("due index rebuilt for partitions %s (%d customers)", sorted(assigned),
-                 len(store))
+        log.info("due index rebuilt for partitions %s (%d customers, %d read from this "
+                 "disk)", sorted(assigned), len(store), loaded)
 
     @app.timer(settings.tick_seconds)
     async def fire_due_transitions() -> None:
@@ -331,7 +351,8 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             if snapshot is None:
                 continue
             key = checkpoint_key(partition)
-            models_table.data[key] = snapshot
+            if models_local is None:
+                models_table.data[key] = snapshot  # the memory store (RocksDB: send_writes)
             writes_after.after([], [(models_changelog, partition, key.encode(), snapshot)])
 
     web.install(app, processor, store, definitions, metrics)

@@ -21,19 +21,22 @@ import random
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, NamedTuple
 
 import aiokafka
 import aiokafka.consumer.fetcher as aiokafka_fetcher
 import aiokafka.consumer.group_coordinator as aiokafka_coordinator
+import rocksdict
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import OffsetAndMetadata
 from aiokafka.structs import TopicPartition as AioTopicPartition
 from faust.stores import memory as faust_memory
+from faust.stores import rocksdb as faust_rocksdb
 from faust.tables.base import Collection as FaustTable
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 from faust.types import tuples as faust_tuples
 from mode.utils.futures import notify
 
@@ -47,6 +50,7 @@ __all__ = [
     "BatchProducer",
     "InternalsChanged",
     "MemoryStoreView",
+    "RocksPartitions",
     "SentBatch",
     "check",
     "rebuild_changelog_topic",
@@ -96,6 +100,11 @@ _ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (faust_consumer.Consumer, "flow_active"),
     (faust_aiokafka.Consumer, "_to_message"),
     (FaustTable, "_new_changelog_topic"),
+    (faust_rocksdb.Store, "_db_for_partition"),
+    (faust_rocksdb.Store, "_visible_items"),
+    (faust_rocksdb.Store, "set_persisted_offset"),
+    (faust_rocksdb.Store, "persisted_offset"),
+    (faust_rocksdb.Store, "offset_key"),
     (faust_tuples, "ack_lock"),
     (faust_aiokafka.Producer, "_ensure_producer"),
     (aiokafka.AIOKafkaProducer, "create_batch"),
@@ -530,3 +539,50 @@ class MemoryStoreView:
     def partitions(self) -> MutableMapping[Any, int]:
         return self.table.data._key_partition  # type: ignore[no-any-return]
 
+
+class RocksPartitions:
+    """A Faust RocksDB store read and written by partition.
+
+    Faust writes a RocksDB table only from a stream event (it takes the partition from
+    the current event) and records the changelog offset a partition's database holds
+    only for records it produced itself; the worker writes from its batch path and
+    produces its own changelog records, so it does both here."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        store = table.data
+        if not isinstance(store, faust_rocksdb.Store):
+            raise TypeError(f"{table.name} is not stored in RocksDB")
+        self.store = store
+
+    def items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
+        """The partition's keys and values, as its database holds them."""
+        store = self.store
+        yield from store._visible_items(store._db_for_partition(partition))
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        value = self.store._db_for_partition(partition).get(key)
+        return None if value is None else bytes(value)
+
+    def write(self, partition: int, records: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Put (or, for ``None``, delete) each key, in one atomic batch."""
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, value in records:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        self.store._db_for_partition(partition).write(batch)
+
+    def persisted(self, partition: int, offset: int) -> None:
+        """The partition's database holds the changelog up to ``offset``: a restart
+        on this disk reads the changelog from there on only."""
+        store = self.store
+        tp = TP(self.table.changelog_topic.get_topic_name(), partition)
+        current = store.persisted_offset(tp)
+        if current is None or offset > current:
+            store.set_persisted_offset(tp, offset)
+
+    def persisted_offset(self, partition: int) -> int | None:
+        tp = TP(self.table.changelog_topic.get_topic_name(), partition)
+        return self.store.persisted_offset(tp)  # type: ignore[no-any-return]

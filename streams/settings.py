@@ -14,6 +14,9 @@ class Settings:
     bootstrap: str = "localhost:9092"
     topic_prefix: str = ""
     data_dir: Path = Path("segstream-data")
+    # where the customer and model tables live: RocksDB files under data_dir (a restart
+    # on the same disk reads only the changelog's tail) or memory (it reads it all)
+    store: Literal["rocksdb", "memory"] = "rocksdb"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     partitions: int = 3

@@ -36,6 +36,18 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[str | None, byte
     return n
 
 
+
+#: where the tests' simulated logs start: 2026-01-01T00:00:00Z
+START = 1_767_225_600_000
+#: the topics whose records carry a change_id or a trigger_id
+RECORD_TOPICS = ("segment-changes", "micro-moments", "micro-moments-suppressed")
+
+
+def record_id(value: dict[str, Any]) -> str:
+    """A segment change's or a trigger's id."""
+    return str(value.get("change_id") or value["trigger_id"])
+
+
 def consume(bootstrap: str, topics: list[str], count: int, timeout: float = 60.0,
             settle: float = 0.0) -> list[tuple[str, str | None, bytes]]:
     """Read from the start until ``count`` records arrived (then ``settle`` s more)."""

@@ -3,6 +3,7 @@ traceback: missing files, bad formats, bad flags, an unreachable broker or worke
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -61,6 +62,10 @@ CASES = [
      "--session-timeout: must be a number of seconds above 0, not '0'"),
     ("worker bad standby replicas", ["worker", "--standby-replicas", "-1"],
      "--standby-replicas: must be a whole number of at least 0, not '-1'"),
+    ("worker bad store", ["worker", "--store", "disk"],
+     "--store: must be one of rocksdb, memory, not 'disk'"),
+    ("worker data dir is a file", ["worker", "--data-dir", "{log}", "--bootstrap", NOWHERE],
+     "cannot use --data-dir"),
     ("unknown command", ["frobnicate"], "invalid choice: 'frobnicate'"),
 ]
 
@@ -77,3 +82,19 @@ def test_user_error_is_one_line_and_exit_2(name: str, argv: list[str], message: 
     assert lines[0].startswith("segstream: error: "), lines[0]
     assert message in lines[0], lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_a_data_dir_in_use_by_another_worker_is_one_line(tmp_path: Path) -> None:
+    from streams.cli.worker import lock_data_dir
+
+    held = lock_data_dir(tmp_path / "data")  # this process is the other worker
+    try:
+        done = subprocess.run([*segstream_command(), "worker", "--data-dir",
+                               str(tmp_path / "data"), "--bootstrap", NOWHERE],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        held.close()
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"segstream: error: --data-dir {tmp_path / 'data'} is in use by another worker "
+        f"(pid {os.getpid()}): give each worker its own"]

@@ -4,7 +4,10 @@ so that every other command starts without them."""
 from __future__ import annotations
 
 import argparse
+import fcntl
+import os
 from pathlib import Path
+from typing import IO
 
 from streams.cli.common import (
     Commands,
@@ -16,7 +19,16 @@ from streams.cli.common import (
     positive,
     seconds,
 )
+from streams.errors import UserError
 from streams.settings import Settings
+
+STORES = ("rocksdb", "memory")
+
+
+def store_kind(text: str) -> str:
+    if text not in STORES:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(STORES)}, not {text!r}")
+    return text
 
 __all__ = ["add_parser", "run_worker"]
 
@@ -28,7 +40,12 @@ def add_parser(commands: Commands) -> None:
     add_connection(worker)
     add_definitions(worker)
     worker.add_argument("--data-dir", type=Path, default=env("DATA_DIR", "segstream-data"),
-                        help="local working directory of the worker (SEGSTREAM_DATA_DIR)")
+                        help="the worker's own directory: its RocksDB tables live here, so "
+                        "give each worker its own (SEGSTREAM_DATA_DIR)")
+    worker.add_argument("--store", type=store_kind, default=env("STORE", "rocksdb"),
+                        help="rocksdb (default): the tables on disk under --data-dir, and a "
+                        "restart there reads only the changelog written since; memory: a "
+                        "restart reads the whole changelog (SEGSTREAM_STORE)")
     worker.add_argument("--web-host", default=env("WEB_HOST", "127.0.0.1"),
                         help="address of the worker's HTTP API (SEGSTREAM_WEB_HOST)")
     worker.add_argument("--web-port", type=int, default=int(env("WEB_PORT", 6066)),
@@ -70,6 +87,32 @@ def add_parser(commands: Commands) -> None:
     worker.set_defaults(run=run_worker)
 
 
+def lock_data_dir(path: Path) -> IO[str]:
+    """Hold ``path`` for this worker for as long as the returned file stays open.
+
+    Two workers on one data directory would share RocksDB files that each opens for
+    itself (Faust waits 30 s for the lock, then fails with a traceback): this says
+    so at once, in one line."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        lock = (path / "worker.lock").open("a+")
+    except OSError as exc:
+        raise UserError(f"cannot use --data-dir {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise UserError(f"--data-dir {path} is in use by another worker (pid {holder}): "
+                        "give each worker its own") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
+
+
 def run_worker(args: argparse.Namespace) -> int:
     import faust
 
@@ -80,7 +123,8 @@ def run_worker(args: argparse.Namespace) -> int:
     faust_internals.check()  # before any connection: a one-line error naming the attribute
 
     settings = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
-                        data_dir=args.data_dir, web_host=args.web_host, web_port=args.web_port,
+                        data_dir=args.data_dir, store=args.store, web_host=args.web_host,
+                        web_port=args.web_port,
                         partitions=args.partitions, clock=args.clock,
                         replication_factor=args.replication_factor,
                         max_event_bytes=args.max_event_bytes,
@@ -90,6 +134,7 @@ def run_worker(args: argparse.Namespace) -> int:
                         models=args.models, session_timeout=args.session_timeout,
                         standby_replicas=args.standby_replicas)
     definitions = load_definitions_file(args.definitions)
+    lock = lock_data_dir(settings.data_dir)  # noqa: F841 - held until the process exits
     partitions = ensure_topics(settings)
     app = create_app(settings, definitions, partitions)
     worker = faust.Worker(app, loglevel=settings.loglevel, quiet=True)

@@ -25,20 +25,16 @@ from streams.settings import Settings
 from streams.tools.offline import replay_offline
 from tests.integration.test_worker_matches_offline import topic_of
 from tests.kafka_tools import (
+    RECORD_TOPICS,
+    START,
     Worker,
     assert_valid_outputs,
     consume,
     produce,
+    record_id,
     wait_consumed,
     write_simulated_log,
 )
-
-START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-TOPICS = ("segment-changes", "micro-moments", "micro-moments-suppressed")
-
-
-def record_id(value: dict[str, Any]) -> str:
-    return str(value.get("change_id") or value["trigger_id"])
 
 
 def test_a_crash_between_outputs_and_changelog_repeats_outputs_and_loses_none(
@@ -58,7 +54,7 @@ def test_a_crash_between_outputs_and_changelog_repeats_outputs_and_loses_none(
     doomed = Worker(*args, env={FAULT_EXIT_BEFORE_CHANGELOG: "1"}).start()
     assert doomed.process is not None
     assert doomed.process.wait(120) == FAULT_EXIT_CODE, doomed.log()
-    topics = [f"{prefix}{name}" for name in TOPICS]
+    topics = [f"{prefix}{name}" for name in RECORD_TOPICS]
     before = consume(bootstrap, topics, count=1, timeout=30, settle=2.0)
     assert before, "the worker died before any output was acknowledged"
     assert len(before) < len(offline)  # it died mid-stream

@@ -1,0 +1,102 @@
+"""A worker restarted on its own disk restores its customers from RocksDB and reads only
+the changelog written since its last flush.
+
+To prove it, the test takes the changelog away between the two runs: every record of
+the customer changelog is deleted from the broker (its cleanup policy switched to
+``delete`` first: Kafka deletes records of compacted topics only through compaction).
+A worker that restored from the changelog would start with no customers; the one on
+its own disk carries on, and the outputs of the two runs equal the offline replay's.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import orjson
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
+
+from segments.definitions import DEFAULT_PATH, parse_definitions
+from streams.client.topics import ensure_topics
+from streams.settings import Settings
+from streams.tools.offline import replay_offline
+from tests.kafka_tools import (
+    RECORD_TOPICS,
+    START,
+    Worker,
+    assert_valid_outputs,
+    consume,
+    produce,
+    record_id,
+    wait_committed,
+    write_simulated_log,
+)
+
+
+def forget_changelog(bootstrap: str, topic: str) -> int:
+    """Delete every record of ``topic`` from the broker; how many there were."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
+                                            configs={"cleanup.policy": "delete"})])
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        ends = consumer.end_offsets(partitions)
+        admin.delete_records({tp: end for tp, end in ends.items() if end})
+        starts = consumer.beginning_offsets(partitions)
+        assert starts == ends, (starts, ends)
+        return sum(ends.values())
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def test_a_restart_on_its_own_disk_needs_no_changelog_before_its_last_flush(
+        bootstrap: str, prefix: str, tmp_path: Path) -> None:
+    log_path = tmp_path / "log.jsonl"
+    lines = write_simulated_log(log_path, customers=80, days=40, seed=43, start=START)
+    out = io.BytesIO()
+    replay_offline([log_path], parse_definitions(DEFAULT_PATH.read_text()), out,
+                   partitions=3)
+    offline = {record_id(v): orjson.dumps(v, option=orjson.OPT_SORT_KEYS)
+               for v in map(orjson.loads, out.getvalue().splitlines())}
+
+    ensure_topics(Settings(bootstrap=bootstrap, topic_prefix=prefix, partitions=3))
+    half = len(lines) // 2
+    group, source = f"{prefix}segstream", f"{prefix}interactions"
+    args = (bootstrap, prefix, tmp_path, "--clock", "event", "--partitions", "3")
+    produce(bootstrap, source, lines[:half])
+    first = Worker(*args).start()
+    try:
+        wait_committed(bootstrap, group, source)
+        customers = first.get("/health")["customers"]
+    finally:
+        assert first.stop() == 0, first.log()
+    assert customers > 50
+
+    deleted = forget_changelog(bootstrap, f"{prefix}segstream-customers-changelog")
+    assert deleted >= customers
+    produce(bootstrap, source, lines[half:])
+    second = Worker(*args).start()
+    try:
+        wait_committed(bootstrap, group, source)
+        records = consume(bootstrap, [f"{prefix}{t}" for t in RECORD_TOPICS], count=len(offline),
+                          timeout=60, settle=3.0)
+        health = second.get("/health")
+    finally:
+        second.stop()
+
+    read = [int(n) for n in re.findall(r"(\d+) read from this disk",
+                                       second.log_path.read_text())]
+    assert sum(read) == customers, second.log()
+    assert health["customers"] >= customers
+    assert_valid_outputs(records)
+    got: dict[str, bytes] = {}
+    for _, _, raw in records:
+        value = orjson.loads(raw)
+        kept = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        assert got.setdefault(record_id(value), kept) == kept
+    assert got.keys() == offline.keys()
+    assert got == offline
