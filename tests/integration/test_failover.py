@@ -1,5 +1,6 @@
-"""Three workers on six partitions; one is killed with SIGKILL mid-stream. When the
-other two have drained the log, the output topics hold exactly the offline replay's
+"""Workers on six partitions, the group changing mid-stream: one of three killed with
+SIGKILL, or a third joining and then the first leaving. When the others have drained
+the log, the output topics hold exactly the offline replay's
 records: every ``change_id`` and ``trigger_id`` of ``replay --offline --partitions 6``,
 none other, and a record that repeats (processed again after the takeover: at-least-
 once) repeats with an identical value.
@@ -38,21 +39,18 @@ from streams.client.topics import ensure_topics
 from streams.settings import Settings
 from streams.tools.offline import partition_of, replay_offline
 from tests.kafka_tools import (
+    RECORD_TOPICS,
+    START,
     Worker,
     assert_valid_outputs,
     consume,
     produce,
+    record_id,
     wait_committed,
     write_simulated_log,
 )
 
-START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 PARTITIONS = 6
-TOPICS = ("segment-changes", "micro-moments", "micro-moments-suppressed")
-
-
-def record_id(value: dict[str, Any]) -> str:
-    return str(value.get("change_id") or value["trigger_id"])
 
 
 def what(value: dict[str, Any]) -> str:
@@ -69,9 +67,20 @@ def consumed(workers: list[Worker]) -> int:
     return sum(w.get("/stats")["totals"]["consumed"] for w in workers)
 
 
+def wait_for(condition: Any, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the workers consumed too little"
+        time.sleep(0.2)
+
+
 @pytest.mark.chaos
-def test_a_worker_killed_mid_stream_loses_nothing_and_repeats_identically(
-        bootstrap: str, prefix: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("scenario", ["kill", "join-leave"])
+def test_a_group_that_changes_mid_stream_loses_nothing_and_repeats_identically(
+        bootstrap: str, prefix: str, tmp_path: Path, scenario: str) -> None:
+    """``kill``: three workers, the busiest killed with SIGKILL at 30 % of the log.
+    ``join-leave``: two workers, a third joins at 30 %, the first is stopped with
+    SIGTERM at 60 % (its partitions handed over while it finishes its writes)."""
     log_path = tmp_path / "log.jsonl"
     lines = write_simulated_log(log_path, customers=150, days=60, seed=7, start=START)
     definitions = parse_definitions(DEFAULT_PATH.read_text())
@@ -94,29 +103,32 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_repeats_identically(
     ensure_topics(Settings(bootstrap=bootstrap, topic_prefix=prefix, partitions=PARTITIONS))
     args = ("--clock", "event", "--partitions", str(PARTITIONS), "--session-timeout", "6")
     workers = [Worker(bootstrap, prefix, tmp_path / f"w{i}", *args) for i in range(3)]
+    running = workers if scenario == "kill" else workers[:2]
     try:
-        for worker in workers:
+        for worker in running:
             worker.start()
-        # the log arrives while the group works, in slices, so the kill lands mid-stream
+        # the log arrives while the group works, in slices, so the changes land mid-stream
         slices = [lines[i:i + 500] for i in range(0, len(lines), 500)]
         producing = threading.Thread(target=lambda: [
             (produce(bootstrap, f"{prefix}interactions", part), time.sleep(0.3))
             for part in slices], daemon=True)
         producing.start()
-        deadline = time.monotonic() + 120
-        while consumed(workers) < len(lines) * 0.3:
-            assert time.monotonic() < deadline, "the workers consumed too little"
-            time.sleep(0.2)
-        victim = max(workers, key=lambda w: w.get("/stats")["totals"]["consumed"])
-        victim_partitions = set(victim.get("/stats")["partitions"])
-        victim.kill()
-        survivors = [w for w in workers if w is not victim]
+        wait_for(lambda: consumed(running) >= len(lines) * 0.3)
+        if scenario == "kill":
+            victim = max(running, key=lambda w: w.get("/stats")["totals"]["consumed"])
+            victim.kill()
+            running = [w for w in running if w is not victim]
+        else:
+            running = [*running, workers[2].start()]
+            wait_for(lambda: consumed(running) >= len(lines) * 0.6)
+            assert workers[0].stop() == 0, workers[0].log()
+            running = running[1:]
         producing.join(120)
         # drained: every input committed, so every output before it was flushed
         committed = wait_committed(bootstrap, f"{prefix}segstream", f"{prefix}interactions")
-        records = consume(bootstrap, [f"{prefix}{t}" for t in TOPICS], count=len(offline),
+        records = consume(bootstrap, [f"{prefix}{t}" for t in RECORD_TOPICS], count=len(offline),
                           timeout=60, settle=3.0)
-        stats = [w.get("/stats") for w in survivors]
+        stats = [w.get("/stats") for w in running]
     finally:
         for worker in workers:
             worker.stop()
@@ -146,7 +158,6 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_repeats_identically(
         latest[partition] = max(latest.get(partition, 0), orjson.loads(line)["ts"])
     marks = {p: PartitionMark.decode(c.metadata) for p, c in committed.items()}
     assert {p: m.clock for p, m in marks.items() if m is not None} == latest
-    # the survivors took over the victim's partitions
-    assert victim_partitions
-    taken_over = set().union(*(d["partitions"] for d in stats))
-    assert taken_over == {str(p) for p in range(PARTITIONS)}, (taken_over, victim_partitions)
+    # the workers left hold every partition, the departed one's included
+    held = set().union(*(d["partitions"] for d in stats))
+    assert held == {str(p) for p in range(PARTITIONS)}, held
