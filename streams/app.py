@@ -34,6 +34,7 @@ from segments.processor import Processor, RefitRunning, Source
 from segments.records import INTERACTIONS, OUTPUT_TOPICS, Output
 from streams import codecs, faust_internals, web
 from streams.checkpoints import ModelCheckpoints, checkpoint_key
+from streams.client.group import client_id
 from streams.client.topics import DEAD_LETTER_MAX_BYTES
 from streams.commit_marks import CommitMarks
 from streams.heap import HeapSettler
@@ -92,6 +93,8 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
+        # names the definitions version: a worker on another one is refused
+        broker_client_id=client_id(definitions.version),
         store=f"{settings.store}://",
         datadir=str(settings.data_dir),
         web_enabled=True,

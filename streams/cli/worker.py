@@ -83,6 +83,11 @@ def add_parser(commands: Commands) -> None:
                         "customer table, read from its changelog, so a takeover restores "
                         "only the tail (SEGSTREAM_STANDBY_REPLICAS, default 1; 0 saves "
                         "their memory and reads)")
+    worker.add_argument("--allow-mixed-definitions", action="store_true",
+                        default=env("ALLOW_MIXED_DEFINITIONS", "") not in ("", "0"),
+                        help="join a group whose running workers evaluate another "
+                        "definitions version (while rolling a new file out; otherwise "
+                        "the worker stops: SEGSTREAM_ALLOW_MIXED_DEFINITIONS)")
     worker.add_argument("--loglevel", default=env("LOGLEVEL", "warning"))
     worker.set_defaults(run=run_worker)
 
@@ -118,6 +123,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
     from streams import faust_internals
     from streams.app import create_app
+    from streams.client.group import check_definitions
     from streams.client.topics import ensure_topics
 
     faust_internals.check()  # before any connection: a one-line error naming the attribute
@@ -136,6 +142,8 @@ def run_worker(args: argparse.Namespace) -> int:
     definitions = load_definitions_file(args.definitions)
     lock = lock_data_dir(settings.data_dir)  # noqa: F841 - held until the process exits
     partitions = ensure_topics(settings)
+    if not args.allow_mixed_definitions:
+        check_definitions(settings, definitions.version, args.definitions)
     app = create_app(settings, definitions, partitions)
     worker = faust.Worker(app, loglevel=settings.loglevel, quiet=True)
     worker.execute_from_commandline()
