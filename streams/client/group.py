@@ -15,6 +15,8 @@ unless the user says a rolling change is under way (``--allow-mixed-definitions`
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -27,6 +29,10 @@ from streams.settings import Settings
 __all__ = ["MixedDefinitions", "check_definitions", "client_id", "version_of"]
 
 PREFIX = "segstream-defs-"
+# how long to wait for the group's coordinator (a new cluster makes it on first use)
+COORDINATOR_WAIT_S = 15.0
+
+log = logging.getLogger(__name__)
 
 
 class MixedDefinitions(UserError):
@@ -47,10 +53,23 @@ def check_definitions(settings: Settings, version: str, path: Path | None) -> No
     """Raise :class:`MixedDefinitions` if the group has a member on another version."""
     group = settings.app_id
     client = admin(settings)
+    deadline = time.monotonic() + COORDINATOR_WAIT_S
     try:
-        described = client.describe_groups([group]).get(group) or {}
-    except KafkaError as exc:  # the check is advice; the group itself still works
-        raise UserError(f"cannot describe the worker group {group}: {exc}") from None
+        while True:
+            try:
+                described = client.describe_groups([group]).get(group) or {}
+                break
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise UserError(f"cannot describe the worker group {group}: "
+                                    f"{exc}") from None
+                if time.monotonic() > deadline:
+                    # a new cluster creates its group coordinator on first use: the
+                    # worker waits for it anyway, and no member can be running yet
+                    log.warning("the worker group %s could not be described (%s): its "
+                                "definitions were not compared", group, exc)
+                    return
+                time.sleep(0.5)
     finally:
         client.close()
     others: Counter[str] = Counter()
