@@ -21,7 +21,7 @@ export KAFKA_PORT
 export SEGSTREAM_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
 .PHONY: help venv lock lock-upgrade test-latest chaos kafka kafka-stop kafka-status test unit lint typecheck demo \
-	bench bench-throughput clean
+	bench bench-throughput bench-scale clean
 
 help:
 	@echo "make demo        start a local broker and a worker, stream sample events, show outputs"
@@ -30,6 +30,7 @@ help:
 	@echo "make kafka-stop  stop it"
 	@echo "make bench       micro-benchmarks (validation, engine)"
 	@echo "make bench-throughput  drain throughput vs aiokafka and Faust (needs make kafka)"
+	@echo "make bench-scale drain throughput of 1, 2, 3 workers in one group (needs make kafka)"
 	@echo "make chaos       the failover tests, CHAOS_RUNS times in a row (default 5)"
 	@echo "make lint        ruff + mypy"
 	@echo "make lock        update uv.lock after editing pyproject.toml (keeps what still fits)"
@@ -104,6 +105,10 @@ bench: $(STAMP)
 # drain throughput side by side (bare aiokafka, Faust, the worker) on the local broker
 bench-throughput: $(STAMP)
 	$(BIN)/python bench/throughput.py --offline
+
+# drain throughput of 1, 2, 3 workers in one group (needs make kafka)
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) .venv-latest .tools build dist *.egg-info .pytest_cache .mypy_cache \

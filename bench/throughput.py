@@ -154,13 +154,13 @@ def simulated_log(events: int) -> Path:
     return cut
 
 
-def preload(topic: str, log: Path) -> int:
+def preload(topic: str, log: Path, partitions: int = PARTITIONS) -> int:
     """Create ``topic`` and produce the log into it, keyed by customer id."""
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
-    for future in admin.create_topics([NewTopic(topic, PARTITIONS, 1)]).values():
+    for future in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
         future.result(timeout=30)
     producer = Producer({"bootstrap.servers": BOOTSTRAP, "linger.ms": 20,
                          "partitioner": "murmur2_random", "acks": "all",
