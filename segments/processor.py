@@ -275,8 +275,10 @@ class Processor:
         outputs = self._tick(partition, now, wait)
         stats.consumed += 1  # after the steps: a record RefitRunning stopped counts later
         state = self.store.get(event.customer_id)
-        if state is not None and (self._is_duplicate(state, event)
-                                  or self._is_redelivered(partition, state, event, source)):
+        if state is not None and (
+                self._is_duplicate(state, event)
+                or (partition.redelivery_until is not None  # only just after a recovery
+                    and self._is_redelivered(partition, state, event, source))):
             stats.duplicates += 1
             return outputs
         if state is None:
@@ -421,8 +423,7 @@ class Processor:
                         source: Source) -> bool:
         """A record the restored state already applied (see :meth:`recover`)."""
         until = partition.redelivery_until
-        if until is None:
-            return False
+        assert until is not None
         if source.offset > until:  # past every restored state: processing as usual
             partition.redelivery_until = None
             return False

@@ -127,15 +127,15 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     table.key_serializer = "utf8"
     table.value_serializer = "customer-state"
     faust_internals.rebuild_changelog_topic(table)
-    rocks = settings.store == "rocksdb"
-    store = RocksTableStore(table) if rocks else TableStore(table)
+    store = RocksTableStore(table) if settings.store == "rocksdb" else TableStore(table)
     # Model checkpoints: one versioned snapshot per partition, key "p<partition>", on a
     # compacted changelog partition aligned with the interactions partition.
     models_table = app.Table("models", default=None, partitions=partitions)
     models_table.key_serializer = "utf8"
     models_table.value_serializer = "raw"
     faust_internals.rebuild_changelog_topic(models_table)
-    models_local = faust_internals.RocksPartitions(models_table) if rocks else None
+    models_local = (faust_internals.RocksPartitions(models_table)
+                    if isinstance(store, RocksTableStore) else None)
     gate = Gate(GateConfig(max_bytes=settings.max_event_bytes,
                            max_future_ms=settings.max_future_ms))
     refits = None  # without models: no refits, and no process loading SciPy for them
@@ -190,9 +190,8 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
     producer = faust_internals.BatchProducer(app.producer)
 
     # with RocksDB, changelog records are written to this disk as they are sent
-    local = None
-    if isinstance(store, RocksTableStore) and models_local is not None:
-        local = LocalCopies({changelog_name: store.local, models_changelog: models_local})
+    local = (LocalCopies({changelog_name: store.local, models_changelog: models_local})
+             if isinstance(store, RocksTableStore) and models_local is not None else None)
 
     async def send_writes(writes: list[faust_internals.Outgoing]) -> None:
         if local is not None:

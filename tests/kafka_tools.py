@@ -48,6 +48,35 @@ def record_id(value: dict[str, Any]) -> str:
     return str(value.get("change_id") or value["trigger_id"])
 
 
+def offline_records(log_path: Path, partitions: int) -> dict[str, bytes]:
+    """``replay --offline`` of ``log_path`` with the shipped definitions: each record's
+    id -> its value with sorted keys."""
+    import io
+
+    from segments.definitions import DEFAULT_PATH, parse_definitions
+    from streams.tools.offline import replay_offline
+
+    out = io.BytesIO()
+    replay_offline([log_path], parse_definitions(DEFAULT_PATH.read_text()), out,
+                   partitions=partitions)
+    return {record_id(v): orjson.dumps(v, option=orjson.OPT_SORT_KEYS)
+            for v in map(orjson.loads, out.getvalue().splitlines())}
+
+
+def assert_same_records(records: list[tuple[str, str | None, bytes]],
+                        offline: dict[str, bytes]) -> None:
+    """Every repeat of a record is its first copy, and the ids and values are the
+    offline replay's."""
+    assert_valid_outputs(records)
+    got: dict[str, bytes] = {}
+    for _, _, raw in records:
+        value = orjson.loads(raw)
+        kept = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        assert got.setdefault(record_id(value), kept) == kept, value
+    assert got.keys() == offline.keys()
+    assert got == offline
+
+
 def consume(bootstrap: str, topics: list[str], count: int, timeout: float = 60.0,
             settle: float = 0.0) -> list[tuple[str, str | None, bytes]]:
     """Read from the start until ``count`` records arrived (then ``settle`` s more)."""

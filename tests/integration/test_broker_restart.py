@@ -13,7 +13,6 @@ records, byte for byte, models included.
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import subprocess
@@ -22,23 +21,20 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 
-from segments.definitions import DEFAULT_PATH, parse_definitions
 from streams.client.topics import ensure_topics
 from streams.settings import Settings
-from streams.tools.offline import replay_offline
 from tests.kafka_tools import (
     RECORD_TOPICS,
     ROOT,
     START,
     Worker,
-    assert_valid_outputs,
+    assert_same_records,
     consume,
     free_port,
+    offline_records,
     produce,
-    record_id,
     wait_committed,
     write_simulated_log,
 )
@@ -73,11 +69,7 @@ def test_the_worker_rides_out_a_broker_restart_and_its_outputs_stay_exact(
     bootstrap, port = own_broker
     log_path = tmp_path / "log.jsonl"
     lines = write_simulated_log(log_path, customers=80, days=40, seed=47, start=START)
-    out = io.BytesIO()
-    replay_offline([log_path], parse_definitions(DEFAULT_PATH.read_text()), out,
-                   partitions=3)
-    offline = {record_id(v): orjson.dumps(v, option=orjson.OPT_SORT_KEYS)
-               for v in map(orjson.loads, out.getvalue().splitlines())}
+    offline = offline_records(log_path, partitions=3)
 
     ensure_topics(Settings(bootstrap=bootstrap, topic_prefix=prefix, partitions=3))
     source = f"{prefix}interactions"
@@ -107,11 +99,4 @@ def test_the_worker_rides_out_a_broker_restart_and_its_outputs_stay_exact(
     finally:
         worker.stop()
 
-    assert_valid_outputs(records)
-    got: dict[str, bytes] = {}
-    for _, _, raw in records:
-        value = orjson.loads(raw)
-        kept = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        assert got.setdefault(record_id(value), kept) == kept, value
-    assert got.keys() == offline.keys()
-    assert got == offline
+    assert_same_records(records, offline)

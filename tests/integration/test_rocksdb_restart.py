@@ -10,26 +10,22 @@ its own disk carries on, and the outputs of the two runs equal the offline repla
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
-import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from segments.definitions import DEFAULT_PATH, parse_definitions
 from streams.client.topics import ensure_topics
 from streams.settings import Settings
-from streams.tools.offline import replay_offline
 from tests.kafka_tools import (
     RECORD_TOPICS,
     START,
     Worker,
-    assert_valid_outputs,
+    assert_same_records,
     consume,
+    offline_records,
     produce,
-    record_id,
     wait_committed,
     write_simulated_log,
 )
@@ -57,11 +53,7 @@ def test_a_restart_on_its_own_disk_needs_no_changelog_before_its_last_flush(
         bootstrap: str, prefix: str, tmp_path: Path) -> None:
     log_path = tmp_path / "log.jsonl"
     lines = write_simulated_log(log_path, customers=80, days=40, seed=43, start=START)
-    out = io.BytesIO()
-    replay_offline([log_path], parse_definitions(DEFAULT_PATH.read_text()), out,
-                   partitions=3)
-    offline = {record_id(v): orjson.dumps(v, option=orjson.OPT_SORT_KEYS)
-               for v in map(orjson.loads, out.getvalue().splitlines())}
+    offline = offline_records(log_path, partitions=3)
 
     ensure_topics(Settings(bootstrap=bootstrap, topic_prefix=prefix, partitions=3))
     half = len(lines) // 2
@@ -92,11 +84,4 @@ def test_a_restart_on_its_own_disk_needs_no_changelog_before_its_last_flush(
                                        second.log_path.read_text())]
     assert sum(read) == customers, second.log()
     assert health["customers"] >= customers
-    assert_valid_outputs(records)
-    got: dict[str, bytes] = {}
-    for _, _, raw in records:
-        value = orjson.loads(raw)
-        kept = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        assert got.setdefault(record_id(value), kept) == kept
-    assert got.keys() == offline.keys()
-    assert got == offline
+    assert_same_records(records, offline)
