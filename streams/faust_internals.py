@@ -93,6 +93,8 @@ _ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (faust_consumer.Consumer, "_wait_next_records"),
     (faust_consumer.Consumer, "_add_gap"),
     (faust_consumer.Consumer, "_commit_offsets"),
+    (faust_consumer.Consumer, "_new_offset"),
+    (faust_consumer.Consumer, "on_partitions_revoked"),
     (faust_consumer.Consumer, "_n_acked"),
     (faust_consumer.Consumer, "perform_seek"),
     (faust_consumer.Consumer, "seek"),
@@ -291,6 +293,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
     before_commit: Callable[[], Awaitable[None]] | None = None
     #: the metadata committed offsets carry (None: none)
     commit_metadata: CommitMetadata | None = None
+    #: how many times partitions were revoked (a rebalance began)
+    revocations = 0
 
     @classmethod
     def handling(cls, handlers: Mapping[str, BatchHandler], *,
@@ -372,12 +376,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
                             self._read_offset[tp] = record.offset
                         continue
                     await self._maybe_commit()
-                    done = await handler(tp, fresh)
-                    if done:
-                        self._read_offset[tp] = fresh[done - 1].offset
-                        self.acknowledge(tp, (record.offset for record in fresh[:done]))
-                    if done < len(fresh):  # a rebalance began: the rest is read again
-                        await self._fetch_again(tp, fresh[done:])
+                    if not await self._hand_over(tp, fresh, handler):
+                        break
                 unset_flag(fetching)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -394,6 +394,34 @@ class BatchConsumer(faust_aiokafka.Consumer):
             raise
         finally:
             unset_flag(fetching)
+
+    async def _hand_over(self, tp: Any, fresh: list[Any], handler: BatchHandler) -> bool:
+        """Give ``fresh`` to ``handler`` and acknowledge what it processed; False when
+        a rebalance revoked the partitions meanwhile: nothing is acknowledged then.
+
+        A revocation makes Faust forget each partition's acknowledged and committed
+        offsets; acknowledgements noted after it count for the next assignment. Its
+        commits then jump past records it has not processed yet, to an offset that is
+        no slice end of its own and so carries no mark (5 of 1,935 commits in eleven
+        join-leave failover runs, issue 18), or, when the gap is ahead of the committed
+        offset, hold back until processing reaches it (``Consumer._new_offset``). What
+        the handler processed is processed again from the committed offset, by
+        whoever owns the partition now.
+        """
+        revocations = self.revocations
+        done = await handler(tp, fresh)
+        if self.revocations != revocations:
+            return False
+        if done:
+            self._read_offset[tp] = fresh[done - 1].offset
+            self.acknowledge(tp, (record.offset for record in fresh[:done]))
+        if done < len(fresh):  # a rebalance began: the rest is read again
+            await self._fetch_again(tp, fresh[done:])
+        return True
+
+    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
+        self.revocations += 1  # before Faust forgets the partitions' offsets
+        await super().on_partitions_revoked(revoked)
 
     async def _fetch_again(self, tp: Any, dropped: list[Any]) -> None:
         """Make sure the records of ``dropped`` (fetched, then left unprocessed: the

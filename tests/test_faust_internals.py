@@ -114,3 +114,56 @@ def test_fresh_records_follow_fausts_read_offset() -> None:
     fresh = asyncio.run(consumer._fresh(tp, records))
     assert [record.offset for record in fresh] == [10, 11, 14, 15]
     assert gaps == [(12, 14)]
+
+
+def _process_during_rebalance(consumer: Any, tp: TP, records: list[_Record],
+                              revoked_at: int | None) -> bool:
+    """Hand ``records`` over as the worker's loop does; the handler processes them
+    all, and with ``revoked_at`` the group revokes the partition after that many."""
+    async def handler(tp: TP, batch: list[Any]) -> int:
+        for done, _ in enumerate(batch):
+            if done == revoked_at:
+                await consumer.on_partitions_revoked({tp})
+        return len(batch)
+
+    return bool(asyncio.run(consumer._hand_over(tp, records, handler)))
+
+
+@pytest.mark.parametrize("elsewhere", [1483, 1300], ids=["ahead", "behind"])
+def test_records_processed_across_a_revocation_are_not_acknowledged(elsewhere: int) -> None:
+    """A worker is processing offsets 1400-1499 of a partition when the group revokes
+    it; another worker commits ``elsewhere``, and the partition comes back. Acks the
+    first worker noted after the revocation would make Faust commit offsets this
+    assignment has not processed yet: 1500 (with no mark: no slice end of this
+    assignment) as soon as the consecutive acks reach 1400, which is at once when
+    ``elsewhere`` is ahead of it."""
+    consumer = _consumer(f"revoked-{elsewhere}")
+    tp = TP("interactions", 2)
+    consumer._committed_offset[tp] = consumer._read_offset[tp] = 1400
+    records = [_Record(offset) for offset in range(1400, 1500)]
+
+    assert not _process_during_rebalance(consumer, tp, records, revoked_at=50)
+    assert not consumer._acked.get(tp) and consumer._read_offset.get(tp) is None
+
+    # assigned again, at the offset committed meanwhile (perform_seek), and processed
+    # ten records at a time, each batch committed as Faust commits
+    consumer._committed_offset[tp] = consumer._read_offset[tp] = elsewhere
+    starts = range(elsewhere, max(elsewhere + 20, 1410), 10)
+    commits = []
+    for start in starts:
+        batch = [_Record(offset) for offset in range(start, start + 10)]
+        assert _process_during_rebalance(consumer, tp, batch, revoked_at=None)
+        offsets = consumer._filter_committable_offsets([tp])
+        consumer._committed_offset.update(offsets)
+        commits.append(offsets.get(tp))
+    assert commits == [start + 10 for start in starts]
+
+
+def test_without_a_revocation_the_batch_is_acknowledged() -> None:
+    consumer = _consumer("kept")
+    tp = TP("interactions", 0)
+    consumer._committed_offset[tp] = consumer._read_offset[tp] = 7
+    assert _process_during_rebalance(consumer, tp, [_Record(o) for o in range(7, 12)],
+                                     revoked_at=None)
+    assert consumer._read_offset[tp] == 11
+    assert consumer._filter_committable_offsets([tp]) == {tp: 12}
