@@ -12,7 +12,8 @@ RUN uv sync --frozen --no-install-project --no-cache
 COPY segments ./segments
 COPY streams ./streams
 COPY schemas ./schemas
-RUN uv sync --frozen --no-editable --no-cache && useradd --create-home segstream
+RUN uv sync --frozen --no-editable --no-cache && useradd --create-home segstream \
+    && mkdir /data && chown segstream /data  # a new volume there takes this owner
 ENV PATH=/opt/segstream/bin:$PATH
 USER segstream
 WORKDIR /home/segstream

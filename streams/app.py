@@ -101,6 +101,8 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         web_host=settings.web_host,
         web_bind=settings.web_host,
         web_port=settings.web_port,
+        # what the other workers forward profile requests to
+        canonical_url=settings.web_url,
         topic_partitions=partitions,
         topic_replication_factor=settings.replication_factor,
         consumer_auto_offset_reset="earliest",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,10 @@ class Settings:
     store: Literal["rocksdb", "memory"] = "rocksdb"
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    # where the other workers reach this one's HTTP API (profile requests are forwarded
+    # to the key's owner); None: web_host, or this machine's address when that is a
+    # wildcard (see web_url)
+    web_advertise: str | None = None
     partitions: int = 3
     replication_factor: int = 1
     clock: Literal["live", "event"] = "live"
@@ -39,6 +44,30 @@ class Settings:
     def app_id(self) -> str:
         return f"{self.topic_prefix}segstream"
 
+    @property
+    def web_url(self) -> str:
+        """The URL other workers forward requests to.
+
+        A worker bound to every interface (``0.0.0.0``, as in a container) would
+        otherwise advertise ``http://0.0.0.0:6066``, which each peer takes for itself.
+
+        >>> Settings(web_host="127.0.0.1", web_port=7000).web_url
+        'http://127.0.0.1:7000'
+        >>> Settings(web_host="0.0.0.0", web_advertise="worker-2").web_url
+        'http://worker-2:6066'
+        >>> Settings(web_host="0.0.0.0").web_url != "http://0.0.0.0:6066"
+        True
+        """
+        host = self.web_advertise or self.web_host
+        if host in _WILDCARDS:
+            try:  # in a container, its own address on the compose network
+                host = socket.gethostbyname(socket.gethostname())
+            except OSError:
+                host = socket.gethostname()
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        return f"http://{host}:{self.web_port}"
+
     def topic(self, name: str) -> str:
         """The deployed name of a contract topic."""
         return f"{self.topic_prefix}{name}"
@@ -46,3 +75,6 @@ class Settings:
     @property
     def changelog_topic(self) -> str:
         return f"{self.app_id}-customers-changelog"
+
+
+_WILDCARDS = ("", "0.0.0.0", "::")

@@ -48,6 +48,12 @@ def add_parser(commands: Commands) -> None:
                         "restart reads the whole changelog (SEGSTREAM_STORE)")
     worker.add_argument("--web-host", default=env("WEB_HOST", "127.0.0.1"),
                         help="address of the worker's HTTP API (SEGSTREAM_WEB_HOST)")
+    worker.add_argument("--web-advertise", default=env("WEB_ADVERTISE", None),
+                        metavar="HOST",
+                        help="where the other workers reach this one's HTTP API, for "
+                        "the profile requests they forward (SEGSTREAM_WEB_ADVERTISE; "
+                        "default: --web-host, or this machine's address when that is "
+                        "0.0.0.0)")
     worker.add_argument("--web-port", type=int, default=int(env("WEB_PORT", 6066)),
                         help="port of the worker's HTTP API (/health, /stats)")
     worker.add_argument("--partitions", type=int, default=int(env("PARTITIONS", 3)),
@@ -130,7 +136,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
     settings = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
                         data_dir=args.data_dir, store=args.store, web_host=args.web_host,
-                        web_port=args.web_port,
+                        web_port=args.web_port, web_advertise=args.web_advertise,
                         partitions=args.partitions, clock=args.clock,
                         replication_factor=args.replication_factor,
                         max_event_bytes=args.max_event_bytes,

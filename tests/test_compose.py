@@ -1,0 +1,84 @@
+"""docker-compose.yml, read as Docker Compose would, against the worker's own parser.
+
+No Docker engine runs here, so the file is checked for what `docker compose up --scale
+worker=3` needs: each worker its own data volume and host port, settings that the
+worker command really reads, and a broker address the broker advertises.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streams.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    document = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return document["services"]  # type: ignore[no-any-return]
+
+
+def worker_args(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                environment: dict[str, Any]) -> Any:
+    for name in [n for n in os.environ if n.startswith("SEGSTREAM_")]:
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, str(value))
+    return build_parser().parse_args(service["command"])
+
+
+def test_scaled_workers_each_have_their_own_data_volume(services: dict[str, Any]) -> None:
+    worker = services["worker"]
+    data_dir = worker["environment"]["SEGSTREAM_DATA_DIR"]
+    # a named volume (name:/data) would be one directory for every replica, and the
+    # second worker on it stops; an anonymous one is per container
+    assert data_dir in worker["volumes"], worker["volumes"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    user = re.findall(r"^USER (\S+)", dockerfile, re.M)[-1]
+    # a new volume takes the owner of the image's directory: the worker must write there
+    assert re.search(rf"mkdir {re.escape(data_dir)} && chown {user} {re.escape(data_dir)}",
+                     dockerfile), "the image does not give the worker its data directory"
+
+
+def test_scaled_workers_do_not_fight_over_a_host_port(services: dict[str, Any],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = services["worker"]
+    args = worker_args(worker, monkeypatch, worker["environment"])
+    for port in worker["ports"]:
+        # "6066" or "127.0.0.1::6066": the container port only, the host's ephemeral
+        assert ":" not in str(port).replace("::", ""), f"fixed host port in {port!r}"
+        assert int(str(port).rsplit(":", 1)[-1]) == args.web_port
+    assert args.web_host == "0.0.0.0", "the API would be unreachable from the host"
+
+
+def test_every_setting_is_one_the_worker_reads(services: dict[str, Any],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = services["worker"]
+    environment = worker["environment"]
+    configured = vars(worker_args(worker, monkeypatch, environment))
+    for name in environment:
+        assert name.startswith("SEGSTREAM_"), name
+        without = vars(worker_args(worker, monkeypatch,
+                                   {k: v for k, v in environment.items() if k != name}))
+        assert without != configured, f"{name} changes nothing: the worker does not read it"
+    assert configured["partitions"] >= 3 and configured["standby_replicas"] >= 1
+
+
+def test_the_workers_reach_the_broker_where_it_advertises(services: dict[str, Any],
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    worker, kafka = services["worker"], services["kafka"]
+    args = worker_args(worker, monkeypatch, worker["environment"])
+    advertised = kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    addresses = {listener.split("://", 1)[1] for listener in advertised}
+    assert args.bootstrap in addresses, (args.bootstrap, addresses)
+    assert args.bootstrap.split(":")[0] in services
+    assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
