@@ -85,9 +85,8 @@ lint: $(STAMP)
 test: $(STAMP)
 	@bash scripts/run-tests.sh
 
-# the failover tests (marked chaos; in `make test` too, but for the known_failure
-# ones), CHAOS_RUNS times in a row: a takeover that goes wrong once in a few runs
-# shows up here
+# the failover tests (marked chaos; in `make test` too), CHAOS_RUNS times in a row:
+# a takeover that goes wrong once in a few runs shows up here
 CHAOS_RUNS ?= 5
 chaos: $(STAMP)
 	@bash scripts/with-kafka.sh bash -c 'for run in $$(seq $(CHAOS_RUNS)); do \

@@ -5,10 +5,10 @@ The test runs a broker of its own (``scripts/kafka.sh`` on a free port, its data
 across the restart), so the suite's shared broker is never stopped. Once the worker
 has processed 30 % of the first half (it may have drained the rest by the time the
 broker is down: this is not a crash in the middle of a batch), the broker is stopped,
-stays down for five seconds while the worker's commits and heartbeats fail, and comes
-back on the same data; the second half follows. The worker must still be the same
-process at the end, and the output topics must hold exactly the offline replay's
-records, byte for byte, models included.
+stays down for fifteen seconds (the worker's session timeout) while the worker's
+commits and heartbeats fail, and comes back on the same data; the second half
+follows. The worker must still be the same process at the end, and the output topics
+must hold exactly the offline replay's records, byte for byte, models included.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ from tests.kafka_tools import (
     wait_committed,
     write_simulated_log,
 )
+
+#: how long the broker stays down: the worker's default session timeout
+DOWN_SECONDS = 15
 
 
 def kafka(command: str, port: int) -> None:
@@ -88,7 +91,7 @@ def test_the_worker_rides_out_a_broker_restart_and_its_outputs_stay_exact(
             time.sleep(0.1)
         producing.join(120)
         kafka("stop", port)
-        time.sleep(5)
+        time.sleep(DOWN_SECONDS)
         assert worker.process is not None and worker.process.poll() is None, worker.log()
         kafka("start", port)
         produce(bootstrap, source, lines[half:])

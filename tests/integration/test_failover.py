@@ -75,12 +75,7 @@ def wait_for(condition: Any, timeout: float = 120.0) -> None:
 
 
 @pytest.mark.chaos
-@pytest.mark.parametrize("scenario", [
-    "kill",
-    # known to fail about one run in four (2026-12-02, issue 18): after the first worker
-    # leaves, a partition it handed over can stay committed at an offset it committed
-    # without a mark while its new owner processes every record: outside make test
-    pytest.param("join-leave", marks=pytest.mark.known_failure)])
+@pytest.mark.parametrize("scenario", ["kill", "join-leave"])
 def test_a_group_that_changes_mid_stream_loses_nothing_and_repeats_identically(
         bootstrap: str, prefix: str, tmp_path: Path, scenario: str) -> None:
     """``kill``: three workers, the busiest killed with SIGKILL at 30 % of the log.
