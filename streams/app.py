@@ -116,6 +116,8 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
         table_standby_replicas=settings.standby_replicas,
+        # SSL/SASL from --kafka-config: the same settings the admin client used
+        **settings.kafka.faust(),
     )
     source = app.topic(settings.topic(INTERACTIONS), key_serializer="raw",
                        value_serializer="raw", partitions=partitions)

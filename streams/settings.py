@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from streams.kafka_config import KafkaConfig
 
 __all__ = ["Settings"]
 
@@ -13,6 +15,8 @@ __all__ = ["Settings"]
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     bootstrap: str = "localhost:9092"
+    # how to connect and authenticate (--kafka-config): PLAINTEXT unless a file says
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
     topic_prefix: str = ""
     data_dir: Path = Path("segstream-data")
     # where the customer and model tables live: RocksDB files under data_dir (a restart

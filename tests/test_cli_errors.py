@@ -23,7 +23,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     bad_toml.write_text('[segments.x]\nwhen = "purchases_totl > 1"\n')
     csv = root / "not.parquet"
     csv.write_text("a,b\n1,2\n")
-    return {"log": log, "bad_toml": bad_toml, "csv": csv, "missing": root / "missing.jsonl"}
+    kafka = root / "client.properties"
+    kafka.write_text("security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n")
+    return {"log": log, "bad_toml": bad_toml, "csv": csv, "missing": root / "missing.jsonl",
+            "kafka": kafka}
 
 
 CASES = [
@@ -66,6 +69,10 @@ CASES = [
      "--store: must be one of rocksdb, memory, not 'disk'"),
     ("worker data dir is a file", ["worker", "--data-dir", "{log}", "--bootstrap", NOWHERE],
      "cannot use --data-dir"),
+    ("topics missing kafka config", ["topics", "create", "--kafka-config", "{missing}"],
+     "missing.jsonl: no such Kafka client configuration file"),
+    ("simulate bad kafka config", ["simulate", "--kafka", "--kafka-config", "{kafka}"],
+     "client.properties:1: security.protocol: needs a user name and password"),
     ("unknown command", ["frobnicate"], "invalid choice: 'frobnicate'"),
 ]
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from streams.cli import build_parser
+from streams.cli.common import connection
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,26 +60,35 @@ def test_scaled_workers_do_not_fight_over_a_host_port(services: dict[str, Any],
     assert args.web_host == "0.0.0.0", "the API would be unreachable from the host"
 
 
+def worker_reads(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                 environment: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The worker's flags and its Kafka connection: the broker address is read from the
+    environment when the connection is resolved (after --kafka-config), not by the parser."""
+    args = worker_args(service, monkeypatch, environment)
+    return vars(args), connection(args)
+
+
 def test_every_setting_is_one_the_worker_reads(services: dict[str, Any],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     worker = services["worker"]
     environment = worker["environment"]
-    configured = vars(worker_args(worker, monkeypatch, environment))
+    configured = worker_reads(worker, monkeypatch, environment)
     for name in environment:
         assert name.startswith("SEGSTREAM_"), name
-        without = vars(worker_args(worker, monkeypatch,
-                                   {k: v for k, v in environment.items() if k != name}))
+        without = worker_reads(worker, monkeypatch,
+                               {k: v for k, v in environment.items() if k != name})
         assert without != configured, f"{name} changes nothing: the worker does not read it"
-    assert configured["partitions"] >= 3 and configured["standby_replicas"] >= 1
+    flags = configured[0]
+    assert flags["partitions"] >= 3 and flags["standby_replicas"] >= 1
 
 
 def test_the_workers_reach_the_broker_where_it_advertises(services: dict[str, Any],
                                                           monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
     worker, kafka = services["worker"], services["kafka"]
-    args = worker_args(worker, monkeypatch, worker["environment"])
+    bootstrap = worker_reads(worker, monkeypatch, worker["environment"])[1].bootstrap
     advertised = kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(",")
     addresses = {listener.split("://", 1)[1] for listener in advertised}
-    assert args.bootstrap in addresses, (args.bootstrap, addresses)
-    assert args.bootstrap.split(":")[0] in services
+    assert bootstrap in addresses, (bootstrap, addresses)
+    assert bootstrap.split(":")[0] in services
     assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"

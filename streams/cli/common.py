@@ -22,11 +22,12 @@ from typing import Any, NoReturn
 
 from segments.definitions import Definitions, DefinitionsError, load_default, load_definitions
 from segments.timefmt import TimestampError, parse_ts
+from streams.client.connect import DEFAULT_BOOTSTRAP, resolve_settings
 from streams.errors import UserError
 from streams.settings import Settings
 
-__all__ = ["Commands", "Parser", "add_connection", "add_definitions", "connection", "env",
-           "load_definitions_file", "parse_timestamp", "positive"]
+__all__ = ["Commands", "Parser", "add_connection", "add_definitions",
+           "connection", "env", "load_definitions_file", "parse_timestamp", "positive"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,16 +46,24 @@ def env(name: str, default: Any) -> Any:
 
 
 def add_connection(parser: argparse.ArgumentParser) -> None:
-    """``--bootstrap`` and ``--topic-prefix``."""
-    parser.add_argument("--bootstrap", default=env("BOOTSTRAP", "localhost:9092"),
-                        help="Kafka bootstrap servers (SEGSTREAM_BOOTSTRAP)")
+    """``--bootstrap``, ``--kafka-config`` and ``--topic-prefix``."""
+    parser.add_argument("--bootstrap", default=None,
+                        help="Kafka bootstrap servers (default: bootstrap.servers of "
+                        f"--kafka-config, else SEGSTREAM_BOOTSTRAP, else {DEFAULT_BOOTSTRAP})")
+    parser.add_argument("--kafka-config", type=Path, default=env("KAFKA_CONFIG", None),
+                        metavar="FILE",
+                        help="a Kafka client.properties file: security.protocol, "
+                        "sasl.mechanism, sasl.jaas.config, ssl.truststore.location ... "
+                        "(SEGSTREAM_KAFKA_CONFIG; secrets may be ${env:NAME}; see README, "
+                        "Security)")
     parser.add_argument("--topic-prefix", default=env("TOPIC_PREFIX", ""),
                         help="prefix of every topic name (SEGSTREAM_TOPIC_PREFIX)")
 
 
 def connection(args: argparse.Namespace) -> Settings:
-    """The settings named by :func:`add_connection`'s flags."""
-    return Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix)
+    """The settings named by :func:`add_connection`'s flags
+    (:func:`streams.client.connect.resolve_settings`)."""
+    return resolve_settings(args.bootstrap, args.kafka_config, args.topic_prefix)
 
 
 def add_definitions(parser: argparse.ArgumentParser) -> None:

@@ -148,8 +148,9 @@ def run_replay(args: argparse.Namespace) -> int:
                                        ("--jobs", args.jobs)) if value is not None]
     if unused:
         raise UserError(f"segstream replay: {unused[0]} applies only with --offline")
-    topic = connection(args).topic(INTERACTIONS)
-    summary = replay_to_kafka(args.files, args.bootstrap, topic, options_from_args(args))
+    settings = connection(args)
+    summary = replay_to_kafka(args.files, settings.bootstrap, settings.topic(INTERACTIONS),
+                              options_from_args(args), kafka=settings.kafka)
     print(summary.summary(), file=sys.stderr)
     return 0
 

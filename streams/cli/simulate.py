@@ -74,11 +74,13 @@ def run_simulate(args: argparse.Namespace) -> int:
         return 0
     from streams.client.replay import ReplayOptions, replay_to_kafka
 
+    settings = connection(args)  # a bad --kafka-config stops it before the log is made
     with tempfile.TemporaryDirectory(prefix="segstream-simulate-") as tmp:
         log = Path(tmp) / "simulated.jsonl"
         with log.open("wb") as out:
             _write(events, out)
-        summary = replay_to_kafka([log], args.bootstrap, connection(args).topic(INTERACTIONS),
-                                  ReplayOptions(rate=args.rate, progress=sys.stderr.isatty()))
+        summary = replay_to_kafka([log], settings.bootstrap, settings.topic(INTERACTIONS),
+                                  ReplayOptions(rate=args.rate, progress=sys.stderr.isatty()),
+                                  kafka=settings.kafka)
     print(summary.summary(), file=sys.stderr)
     return 0

@@ -60,7 +60,8 @@ def run_tail(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     fmt = args.format or ("table" if out.isatty() else "json")
     filters = Filters(customer=args.customer, moment=args.moment, segment=args.segment,
                       change=args.change, reason=args.reason)
-    follow(args.bootstrap, connection(args).topic(args.topic), filters,
+    settings = connection(args)
+    follow(settings.bootstrap, settings.topic(args.topic), filters,
            table=fmt == "table", count=args.count, idle=args.idle,
-           from_beginning=args.from_beginning, out=out)
+           from_beginning=args.from_beginning, out=out, kafka=settings.kafka)
     return 0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from streams.cli.common import Commands, Parser, add_connection, connection, env, positive
-from streams.settings import Settings
 
 __all__ = ["add_parser", "run_topics"]
 
@@ -33,16 +33,14 @@ def run_topics(args: argparse.Namespace) -> int:
     if args.topics_command == "describe":
         infos = describe_topics(connection(args))
         if args.format == "json":
-            import dataclasses
             import json
             print(json.dumps([dataclasses.asdict(i) for i in infos], indent=2))
         else:
             print(format_topics(infos))
         return 0
 
-    settings = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
-                        partitions=args.partitions,
-                        replication_factor=args.replication_factor)
+    settings = dataclasses.replace(connection(args), partitions=args.partitions,
+                                   replication_factor=args.replication_factor)
     partitions = ensure_topics(settings)
     print(f"topics ready with {partitions} partitions (prefix {settings.topic_prefix!r})")
     return 0

@@ -4,6 +4,7 @@ so that every other command starts without them."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ from streams.cli.common import (
     Commands,
     add_connection,
     add_definitions,
+    connection,
     env,
     load_definitions_file,
     non_negative,
@@ -20,7 +22,6 @@ from streams.cli.common import (
     seconds,
 )
 from streams.errors import UserError
-from streams.settings import Settings
 
 STORES = ("rocksdb", "memory")
 
@@ -129,25 +130,24 @@ def run_worker(args: argparse.Namespace) -> int:
 
     from streams import faust_internals
     from streams.app import create_app
+    from streams.client.acls import check_access
     from streams.client.group import check_definitions
     from streams.client.topics import ensure_topics
 
     faust_internals.check()  # before any connection: a one-line error naming the attribute
 
-    settings = Settings(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix,
-                        data_dir=args.data_dir, store=args.store, web_host=args.web_host,
-                        web_port=args.web_port, web_advertise=args.web_advertise,
-                        partitions=args.partitions, clock=args.clock,
-                        replication_factor=args.replication_factor,
-                        max_event_bytes=args.max_event_bytes,
-                        linger_ms=args.linger_ms, loglevel=args.loglevel,
-                        checkpoint_updates=args.model_checkpoint_updates,
-                        checkpoint_seconds=args.model_checkpoint_seconds,
-                        models=args.models, session_timeout=args.session_timeout,
-                        standby_replicas=args.standby_replicas)
+    settings = dataclasses.replace(
+        connection(args), data_dir=args.data_dir, store=args.store, web_host=args.web_host,
+        web_port=args.web_port, web_advertise=args.web_advertise, partitions=args.partitions,
+        clock=args.clock, replication_factor=args.replication_factor,
+        max_event_bytes=args.max_event_bytes, linger_ms=args.linger_ms,
+        loglevel=args.loglevel, checkpoint_updates=args.model_checkpoint_updates,
+        checkpoint_seconds=args.model_checkpoint_seconds, models=args.models,
+        session_timeout=args.session_timeout, standby_replicas=args.standby_replicas)
     definitions = load_definitions_file(args.definitions)
     lock = lock_data_dir(settings.data_dir)  # noqa: F841 - held until the process exits
     partitions = ensure_topics(settings)
+    check_access(settings)  # a missing ACL in one line: Faust would wait for it forever
     if not args.allow_mixed_definitions:
         check_definitions(settings, definitions.version, args.definitions)
     app = create_app(settings, definitions, partitions)

@@ -6,6 +6,10 @@ withheld trigger and dead letter as the worker emits them. Act two does what a u
 does: ``segstream simulate`` writes the last two hours of 5,000 synthetic customers,
 ``segstream replay`` produces them, ``segstream tail`` shows the triggers live, and
 the worker's ``/metrics`` sums them up. Then the worker stops; nothing is left running.
+
+``SEGSTREAM_KAFKA_CONFIG`` (a client.properties file) connects it, and the commands it
+starts, to a secured broker; its ``bootstrap.servers``, else ``SEGSTREAM_BOOTSTRAP``,
+names the broker.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from segments.records import INTERACTIONS, MICRO_MOMENTS, OUTPUT_TOPICS
 from segments.timefmt import MINUTE_MS, format_ts
-
-BOOTSTRAP = os.environ.get("SEGSTREAM_BOOTSTRAP", "127.0.0.1:9092")
+from streams.client.connect import client_settings, explained, resolve_settings
+from streams.errors import UserError
+from streams.settings import Settings
 
 
 def story(start: int) -> list[dict[str, object]]:
@@ -78,12 +83,24 @@ def show(topic: str, value: dict[str, object]) -> str:
 
 
 def main() -> int:
+    try:
+        config = os.environ.get("SEGSTREAM_KAFKA_CONFIG")
+        return run(resolve_settings(None, Path(config) if config else None))
+    except UserError as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(settings: Settings) -> int:
+    """The demo on the broker of ``settings``; the commands it starts read the same
+    ``SEGSTREAM_KAFKA_CONFIG``."""
+    bootstrap = settings.bootstrap
     prefix = f"demo-{uuid.uuid4().hex[:6]}-"
     port = 6099
     workdir = Path(tempfile.mkdtemp(prefix="segstream-demo-"))
     log = (workdir / "worker.log").open("wb")
     command = [str(Path(sys.executable).with_name("segstream")), "worker", "--bootstrap",
-               BOOTSTRAP, "--topic-prefix", prefix, "--data-dir", str(workdir),
+               bootstrap, "--topic-prefix", prefix, "--data-dir", str(workdir),
                "--web-port", str(port)]
     print(f"starting: {' '.join(command[1:])}")
     worker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -99,7 +116,8 @@ def main() -> int:
                 time.sleep(0.5)
         start = time.time_ns() // 1_000_000 - 6 * MINUTE_MS
         events = story(start)
-        producer = KafkaProducer(bootstrap_servers=BOOTSTRAP)
+        with explained(settings):
+            producer = KafkaProducer(**client_settings(settings))
         source = f"{prefix}{INTERACTIONS}"
         for event in events:
             producer.send(source, key=str(event["customer_id"]).encode(),
@@ -109,8 +127,9 @@ def main() -> int:
         producer.close()
         print(f"produced {len(events) + 1} events (one of them broken) to {source}\n")
         topics = [f"{prefix}{t}" for t in OUTPUT_TOPICS]
-        consumer = KafkaConsumer(*topics, bootstrap_servers=BOOTSTRAP,
-                                 auto_offset_reset="earliest", consumer_timeout_ms=1000)
+        with explained(settings):
+            consumer = KafkaConsumer(*topics, **client_settings(settings),
+                                     auto_offset_reset="earliest", consumer_timeout_ms=1000)
         seen = 0
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -125,17 +144,17 @@ def main() -> int:
         print(f"\nworker accounting: {stats['totals']}")
         if not seen:
             return 1
-        return crowd(prefix, port, workdir)
+        return crowd(bootstrap, prefix, port, workdir)
     finally:
         worker.terminate()
         worker.wait(30)
         print("worker stopped")
 
 
-def crowd(prefix: str, port: int, workdir: Path) -> int:
+def crowd(bootstrap: str, prefix: str, port: int, workdir: Path) -> int:
     """Act two: the command-line tools on a simulated crowd."""
     segstream = str(Path(sys.executable).with_name("segstream"))
-    connection = ["--bootstrap", BOOTSTRAP, "--topic-prefix", prefix]
+    connection = ["--bootstrap", bootstrap, "--topic-prefix", prefix]
     log = workdir / "crowd.jsonl"
     start = format_ts(time.time_ns() // 1_000_000 - 120 * MINUTE_MS)
     steps = [

@@ -62,12 +62,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from streams.client.connect import BrokerUnavailable, client_settings, explained, message
 from streams.client.fast_send import keyed_sender
 from streams.client.pacing import TokenBucket
 from streams.client.progress import Progress, uncompressed_size
 from streams.client.replay_checkpoint import read_checkpoint, write_checkpoint
-from streams.client.topics import BrokerUnavailable, connect_admin, partition_count
+from streams.client.topics import connect_admin, partition_count
 from streams.errors import UserError
+from streams.kafka_config import KafkaConfig
+from streams.settings import Settings
 from streams.tools.eventlog import merged_records
 from streams.tools.partitioner import partitioner
 
@@ -111,30 +114,27 @@ class ReplayOptions:
 
 # --------------------------------------------------------------------------- kafka
 
-def _connect(bootstrap: str, topic: str) -> tuple[Any, int]:
+def _connect(settings: Settings, topic: str) -> tuple[Any, int]:
     """A tuned producer and the partition count of ``topic``; one-line errors."""
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
-    admin = connect_admin(bootstrap, "segstream-replay-admin",
+    bootstrap = settings.bootstrap
+    admin = connect_admin(settings, "segstream-replay-admin",
                           connect_timeout_ms=CONNECT_TIMEOUT_MS)
     try:
         partitions = partition_count(admin, topic)
     except KafkaError as exc:
-        raise BrokerUnavailable(
-            f"cannot read topic {topic} at {bootstrap}: {type(exc).__name__}") from exc
+        raise BrokerUnavailable(message(settings, f"read topic {topic}", [exc])) from None
     finally:
         admin.close()
     if partitions is None:
         raise UserError(f"topic {topic} does not exist at {bootstrap} "
                         "(create it with `segstream topics create`)")
-    try:
-        producer = KafkaProducer(bootstrap_servers=bootstrap, client_id="segstream-replay",
+    with explained(settings):
+        producer = KafkaProducer(**client_settings(settings), client_id="segstream-replay",
                                  **PRODUCER_CONFIG)
         partitions = len(producer.partitions_for(topic))
-    except KafkaError as exc:
-        raise BrokerUnavailable(
-            f"cannot reach Kafka at {bootstrap}: {type(exc).__name__}") from exc
     return producer, partitions
 
 
@@ -153,8 +153,10 @@ class ReplaySummary:
 
 
 def replay_to_kafka(paths: list[Path], bootstrap: str, topic: str, options: ReplayOptions,
-                    *, out: IO[str] | None = None) -> ReplaySummary:
-    """Produce the merged records of ``paths`` to ``topic``; see the module docstring.
+                    *, out: IO[str] | None = None,
+                    kafka: KafkaConfig | None = None) -> ReplaySummary:
+    """Produce the merged records of ``paths`` to ``topic`` at ``bootstrap``, connected
+    as ``kafka`` says (default: PLAINTEXT); see the module docstring.
 
     ``out`` (default: ``sys.stderr`` at call time) gets the progress line. Raises
     UserError (missing file, missing topic, a record the broker refused) or
@@ -171,7 +173,8 @@ def replay_to_kafka(paths: list[Path], bootstrap: str, topic: str, options: Repl
     start, until, speed = options.start, options.until, options.speed
     only = None if options.key is None else options.key.encode()
 
-    producer, partitions = _connect(bootstrap, topic)
+    producer, partitions = _connect(Settings(bootstrap=bootstrap, kafka=kafka or KafkaConfig()),
+                                    topic)
     partition_of = partitioner(partitions)
     send = producer.send
     send_keyed, _ = keyed_sender(producer, topic, FAST_SEND)

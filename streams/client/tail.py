@@ -20,6 +20,8 @@ import orjson
 
 from segments.records import DEAD_LETTERS, MICRO_MOMENTS, MICRO_MOMENTS_SUPPRESSED, SEGMENT_CHANGES
 from streams.errors import UserError
+from streams.kafka_config import KafkaConfig
+from streams.settings import Settings
 
 __all__ = ["TOPICS", "Filters", "follow", "keep", "render"]
 
@@ -76,21 +78,19 @@ def render(value: dict[str, Any]) -> str:
             f"{value.get('detail', '')[:80]}")
 
 
-def _consumer(bootstrap: str, topic: str, from_beginning: bool) -> Any:
+def _consumer(settings: Settings, topic: str, from_beginning: bool) -> Any:
     from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
 
-    from streams.client.topics import CONNECT_TIMEOUT_MS, BrokerUnavailable
+    from streams.client.connect import client_settings, explained
+    from streams.client.topics import CONNECT_TIMEOUT_MS
 
-    try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+    bootstrap = settings.bootstrap
+    with explained(settings):
+        consumer = KafkaConsumer(**client_settings(settings), group_id=None,
                                  enable_auto_commit=False, fetch_max_wait_ms=100,
                                  request_timeout_ms=15_000, client_id="segstream-tail",
                                  bootstrap_timeout_ms=CONNECT_TIMEOUT_MS)
         partitions = consumer.partitions_for_topic(topic)
-    except KafkaError as exc:
-        raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap}: "
-                                f"{type(exc).__name__}") from exc
     if not partitions:
         consumer.close()
         raise UserError(f"topic {topic} does not exist at {bootstrap} "
@@ -110,11 +110,14 @@ def _consumer(bootstrap: str, topic: str, from_beginning: bool) -> Any:
 
 def follow(bootstrap: str, topic: str, filters: Filters, *, table: bool,
            count: int | None = None, idle: float | None = None,
-           from_beginning: bool = False, out: IO[str]) -> None:
-    """Print the records of ``topic`` (its deployed name) that pass ``filters`` to
-    ``out`` until ``count`` are shown, ``idle`` seconds pass without one, or Ctrl-C;
-    then the summary line to stderr."""
-    consumer = _consumer(bootstrap, topic, from_beginning)
+           from_beginning: bool = False, out: IO[str],
+           kafka: KafkaConfig | None = None) -> None:
+    """Print the records of ``topic`` (its deployed name) at ``bootstrap``, connected as
+    ``kafka`` says (default: PLAINTEXT), that pass ``filters`` to ``out`` until ``count``
+    are shown, ``idle`` seconds pass without one, or Ctrl-C; then the summary line to
+    stderr."""
+    consumer = _consumer(Settings(bootstrap=bootstrap, kafka=kafka or KafkaConfig()), topic,
+                         from_beginning)
     show: Callable[[dict[str, Any], bytes], str] = (
         (lambda value, raw: render(value)) if table
         else (lambda value, raw: raw.decode("utf-8", "replace")))

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic, OffsetSpec
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import AuthorizationError, KafkaError, TopicAlreadyExistsError
 from kafka.structs import TopicPartition
 
 from segments.records import DEAD_LETTERS, INTERACTIONS, OUTPUT_TOPICS
+from streams.client.connect import BrokerUnavailable, client_settings, explained, message
 from streams.errors import UserError
 from streams.settings import Settings
 
@@ -26,24 +27,18 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_MS = 10_000  # an unreachable broker is reported after this long
 
 
-class BrokerUnavailable(RuntimeError):
-    """The broker could not be reached: a user error, reported in one line."""
-
-
-def connect_admin(bootstrap: str, client_id: str, *, timeout_ms: int = 10_000,
+def connect_admin(settings: Settings, client_id: str, *, timeout_ms: int = 10_000,
                   connect_timeout_ms: int = CONNECT_TIMEOUT_MS) -> KafkaAdminClient:
-    """An admin client of ``bootstrap``; :class:`BrokerUnavailable` if none answers."""
-    try:
-        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id,
+    """An admin client of ``settings.bootstrap``; :class:`BrokerUnavailable` if none
+    answers or the broker refuses the connection."""
+    with explained(settings):
+        return KafkaAdminClient(**client_settings(settings), client_id=client_id,
                                 request_timeout_ms=timeout_ms,
                                 bootstrap_timeout_ms=connect_timeout_ms)
-    except KafkaError as exc:
-        raise BrokerUnavailable(
-            f"cannot reach Kafka at {bootstrap}: {type(exc).__name__}") from exc
 
 
 def admin(settings: Settings) -> KafkaAdminClient:
-    return connect_admin(settings.bootstrap, f"{settings.app_id}-admin")
+    return connect_admin(settings, f"{settings.app_id}-admin")
 
 
 def partition_count(client: KafkaAdminClient, topic: str) -> int | None:
@@ -113,6 +108,9 @@ def ensure_topics(settings: Settings) -> int:
             except TopicAlreadyExistsError:
                 pass
             except KafkaError as exc:  # e.g. more replicas than brokers
+                if isinstance(exc, AuthorizationError):
+                    raise BrokerUnavailable(message(settings, f"create topic {topic.name}",
+                                                    [exc])) from None
                 match = re.search(r"error_message='([^']*)'", str(exc))
                 reason = match.group(1) if match else type(exc).__name__
                 raise UserError(f"cannot create topic {topic.name} at {settings.bootstrap}: "
@@ -177,8 +175,7 @@ def describe_topics(settings: Settings) -> list[TopicInfo]:
                                    for tp in tps if tp in committed)
         return infos
     except KafkaError as exc:
-        raise BrokerUnavailable(f"cannot describe topics at {settings.bootstrap}: "
-                                f"{type(exc).__name__}") from exc
+        raise BrokerUnavailable(message(settings, "describe topics", [exc])) from None
     finally:
         client.close()
 
