@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # A single-node KRaft Apache Kafka broker from Maven Central jars, for machines without
 # Docker. Usage: scripts/kafka.sh start|stop|status|reset. KAFKA_PORT (default 9092);
-# the controller listens on KAFKA_PORT+1. Jars and data live under ~/.cache/segstream.
+# the controller listens on KAFKA_PORT+1. Jars and data live under ~/.cache/segstream
+# (the data in KAFKA_RUN_DIR when set).
+#
+# KAFKA_SECURE=1 adds secured listeners beside the unchanged PLAINTEXT one (scripts/
+# kafka-secure.sh): SASL_SSL on KAFKA_PORT+2 (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN), SSL
+# with client certificates (mTLS) on +3, SASL_PLAINTEXT on +4 and SSL without client
+# certificates on +5, and writes ready client.properties files into the run directory.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,7 +16,8 @@ port=${KAFKA_PORT:-9092}
 cport=${KAFKA_CONTROLLER_PORT:-$((port + 1))}
 cache=${SEGSTREAM_CACHE:-$HOME/.cache/segstream}/kafka
 libs=$cache/$version/libs
-run=$cache/run-$port
+run=${KAFKA_RUN_DIR:-$cache/run-$port}
+secure=${KAFKA_SECURE:-0}
 pidfile=$run/broker.pid
 log=$run/broker.log
 
@@ -37,14 +44,27 @@ fetch_jars() {
 
 configure() {
   mkdir -p "$run/data"
+  local listeners="PLAINTEXT://127.0.0.1:$port" map="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+  local format_extra=()
+  if [ "$secure" = 1 ]; then
+    [ ! -f "$run/data/meta.properties" ] || [ -f "$run/secure.env" ] || {
+      say "$run was formatted without KAFKA_SECURE (no SCRAM users): run reset first"
+      exit 1; }
+    # shellcheck source=kafka-secure.sh
+    . "$here/scripts/kafka-secure.sh"
+    secure_prepare
+    listeners+=",$(secure_listeners)"
+    map+=",$(secure_protocol_map)"
+    mapfile -t format_extra < <(secure_scram_users)
+  fi
   cat > "$run/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$map
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$run/data
 num.partitions=1
@@ -64,6 +84,7 @@ log.cleaner.dedupe.buffer.size=16777216
 message.max.bytes=4194304
 replica.fetch.max.bytes=4194304
 PROPS
+  if [ "$secure" = 1 ]; then secure_server_properties >> "$run/server.properties"; fi
   cat > "$run/log4j.properties" <<LOG4J
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.FileAppender
@@ -81,7 +102,8 @@ LOG4J
         2>/dev/null | tail -n 1 > "$run/cluster.id"
     java -cp "$libs/*" -Dlog4j.configuration="file:$run/log4j.properties" \
         kafka.tools.StorageTool format -t "$(cat "$run/cluster.id")" \
-        -c "$run/server.properties" --ignore-formatted > "$run/format.log" 2>&1 \
+        -c "$run/server.properties" --ignore-formatted "${format_extra[@]}" \
+        > "$run/format.log" 2>&1 \
       || { cat "$run/format.log"; exit 1; }
   fi
 }
@@ -112,6 +134,7 @@ start() {
     fi
     if grep -q "Kafka Server started" "$log" && port_open "$port"; then
       say "started on 127.0.0.1:$port (pid $(cat "$pidfile")) in $((SECONDS - t0))s"
+      if [ "$secure" = 1 ]; then secure_report; fi
       return 0
     fi
     sleep 0.5

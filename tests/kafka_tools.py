@@ -25,8 +25,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def produce(bootstrap: str, topic: str, records: Iterable[tuple[str | None, bytes]]) -> int:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+def kafka_script(command: str, port: int, **env: str) -> str:
+    """``scripts/kafka.sh COMMAND`` for a broker of a test's own on ``port`` (its
+    controller on ``port + 1``); its output. ``env``: KAFKA_SECURE, KAFKA_RUN_DIR..."""
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), command],
+                          env={**os.environ, "KAFKA_PORT": str(port),
+                               "KAFKA_CONTROLLER_PORT": str(port + 1), **env},
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports."""
+    while True:
+        port = free_port()
+        try:
+            with contextlib.ExitStack() as stack:
+                for offset in range(1, count):
+                    stack.enter_context(socket.create_server(("127.0.0.1", port + offset)))
+            return port
+        except OSError:
+            continue
+
+
+def produce(bootstrap: str, topic: str, records: Iterable[tuple[str | None, bytes]],
+            **client: Any) -> int:
+    """``client``: security settings (``KafkaConfig.kafka_python()``), as below."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, **client)
     n = 0
     for key, value in records:
         producer.send(topic, key=None if key is None else key.encode(), value=value)
@@ -78,11 +104,11 @@ def assert_same_records(records: list[tuple[str, str | None, bytes]],
 
 
 def consume(bootstrap: str, topics: list[str], count: int, timeout: float = 60.0,
-            settle: float = 0.0) -> list[tuple[str, str | None, bytes]]:
+            settle: float = 0.0, **client: Any) -> list[tuple[str, str | None, bytes]]:
     """Read from the start until ``count`` records arrived (then ``settle`` s more)."""
     consumer = KafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                              enable_auto_commit=False, consumer_timeout_ms=500,
-                             group_id=None)
+                             group_id=None, **client)
     got: list[tuple[str, str | None, bytes]] = []
     deadline = time.monotonic() + timeout
     settle_until: float | None = None
@@ -194,13 +220,13 @@ def write_simulated_log(path: Path, *, customers: int, days: float, seed: int,
 
 
 def wait_committed(bootstrap: str, group: str, topic: str,
-                   timeout: float = 240.0) -> dict[int, Any]:
+                   timeout: float = 240.0, **client: Any) -> dict[int, Any]:
     """Until ``group`` has committed every partition of ``topic`` up to its end; the
     committed ``OffsetAndMetadata`` by partition."""
     from kafka import KafkaAdminClient, TopicPartition
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, **client)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, **client)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         deadline = time.monotonic() + timeout

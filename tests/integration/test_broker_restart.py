@@ -13,9 +13,6 @@ must hold exactly the offline replay's records, byte for byte, models included.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -27,12 +24,12 @@ from streams.client.topics import ensure_topics
 from streams.settings import Settings
 from tests.kafka_tools import (
     RECORD_TOPICS,
-    ROOT,
     START,
     Worker,
     assert_same_records,
     consume,
-    free_port,
+    free_ports,
+    kafka_script,
     offline_records,
     produce,
     wait_committed,
@@ -44,22 +41,12 @@ DOWN_SECONDS = 15
 
 
 def kafka(command: str, port: int) -> None:
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "kafka.sh"), command],
-                          env={**os.environ, "KAFKA_PORT": str(port),
-                               "KAFKA_CONTROLLER_PORT": str(port + 1)},
-                          capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stdout + done.stderr
+    kafka_script(command, port)
 
 
 @pytest.fixture()
 def own_broker() -> Iterator[tuple[str, int]]:
-    port = free_port()
-    while True:  # the controller takes the next port: both must be free
-        try:
-            with socket.create_server(("127.0.0.1", port + 1)):
-                break
-        except OSError:
-            port = free_port()
+    port = free_ports(2)  # the controller takes the next port: both must be free
     kafka("start", port)
     try:
         yield f"127.0.0.1:{port}", port
