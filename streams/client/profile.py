@@ -11,15 +11,17 @@ import urllib.error
 import urllib.parse
 from typing import Any
 
-from streams.client.worker_api import get_json
+from streams.client.worker_api import WebAccess, get_json
 from streams.errors import UserError
 
 __all__ = ["fetch_profile", "format_profile"]
 
 
-def fetch_profile(worker: str, customer: str, timeout: float = 10.0) -> dict[str, Any]:
+def fetch_profile(worker: str, customer: str, timeout: float = 10.0,
+                  access: WebAccess | None = None) -> dict[str, Any]:
     try:
-        return get_json(worker, f"/profile/{urllib.parse.quote(customer, safe='')}", timeout)
+        return get_json(worker, f"/profile/{urllib.parse.quote(customer, safe='')}", timeout,
+                        access)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             raise UserError(f"no customer {customer!r}: the worker holds no state for it "
