@@ -84,25 +84,37 @@ def middleware(token: Secret | None, metrics_token: Secret | None) -> Middleware
     """The aiohttp middleware that closes the API: ``token`` for every path but
     :data:`OPEN` and ``/metrics``, ``metrics_token`` for ``/metrics``; None leaves
     them open. Tokens are compared in constant time."""
-    from aiohttp import web
+    from aiohttp import ClientError, web
 
     expected = None if token is None else token.encode()
     expected_metrics = None if metrics_token is None else metrics_token.encode()
 
-    @web.middleware
-    async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def refusal(request: web.Request) -> web.Response | None:
         if request.path in OPEN:
-            return await handler(request)
+            return None
         required = expected_metrics if request.path == METRICS else expected
         if required is None:
-            return await handler(request)
+            return None
         presented = _presented(request)
         if presented is None:
             return _refuse(401, "this worker needs a bearer token "
                            "(Authorization: Bearer <token>)")
         if not hmac.compare_digest(presented, required):
             return _refuse(403, "the token is not this worker's")
-        return await handler(request)
+        return None
+
+    @web.middleware
+    async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        refused = refusal(request)
+        if refused is not None:
+            return refused
+        try:
+            return await handler(request)
+        except ClientError as exc:  # forwarding to the key's owner failed (Faust: a 500)
+            log.warning("could not forward a request to the worker that owns its key: %s",
+                        exc)
+            return _refuse(502, "could not forward the request to the worker that owns "
+                           f"the key: {exc}")
 
     return check_token
 

@@ -10,6 +10,7 @@ import http.server
 import io
 import json
 import logging
+import os
 import ssl
 import subprocess
 import threading
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientConnectionError, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from streams.cli import main
@@ -28,7 +29,7 @@ from streams.errors import UserError
 from streams.kafka_config import Secret
 from streams.settings import Settings
 from streams.web_auth import check, client_context, middleware, read_token, server_context
-from tests.kafka_tools import ROOT
+from tests.kafka_tools import segstream_command, throwaway_tls
 
 TOKEN = "s3cr3t-web-token-4f1c"
 METRICS = "scrape-token-77a0"
@@ -41,11 +42,15 @@ async def _ask(token: str | None, metrics_token: str | None,
     async def ok(request: web.Request) -> web.Response:
         return web.json_response({"path": request.path})
 
+    async def forward(request: web.Request) -> web.Response:
+        raise ClientConnectionError("Cannot connect to host 127.0.0.1:1")
+
     app = web.Application(middlewares=[middleware(
         None if token is None else Secret(token),
         None if metrics_token is None else Secret(metrics_token))])
     for path in ("/health", "/stats", "/metrics", "/profile/{customer}", "/table/{name}/"):
         app.router.add_get(path, ok)
+    app.router.add_get("/forward", forward)
     answers: list[Answer] = []
     async with TestClient(TestServer(app)) as client:
         for path, authorization in requests:
@@ -86,6 +91,13 @@ def test_with_a_token_every_path_but_health_needs_it() -> None:
     assert [a[0] for a in right] == [200, 200, 200, 404]  # past the check, then routed
     assert [a[0] for a in rest[12:]] == [200, 401, 401, 403, 403]
     assert all(TOKEN not in json.dumps(body) for _, _, body in answers)
+
+
+def test_a_request_that_cannot_be_forwarded_is_a_502_in_json() -> None:
+    for token in (TOKEN, None):
+        [(code, _, body)] = ask(token, None, [("/forward", f"Bearer {TOKEN}")])
+        assert (code, body) == (502, {"error": "could not forward the request to the worker "
+                                      "that owns the key: Cannot connect to host 127.0.0.1:1"})
 
 
 def test_metrics_are_open_unless_they_have_a_token_of_their_own() -> None:
@@ -138,9 +150,7 @@ def test_settings_and_their_repr_never_show_a_token() -> None:
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throw-away CA and a certificate for 127.0.0.1 and localhost (openssl)."""
-    folder = tmp_path_factory.mktemp("web-tls") / "tls"
-    subprocess.run(["bash", str(ROOT / "scripts" / "kafka-tls.sh"), str(folder)], check=True)
-    return folder
+    return throwaway_tls(tmp_path_factory.mktemp("web-tls") / "tls")
 
 
 def test_tls_files_are_checked_in_one_line_naming_the_file(tls: Path, tmp_path: Path) -> None:
@@ -184,6 +194,30 @@ def test_an_api_others_can_reach_without_a_token_is_a_warning(
         f"the HTTP API on {host} is open to anyone who reaches it, and serves customers' "
         "profiles: give --web-token (README, Security: HTTP API)"
         for host in ("0.0.0.0:7001", "10.1.2.3:6066")]
+
+
+def test_a_worker_bound_beyond_loopback_without_a_token_warns_in_one_line(
+        tmp_path: Path) -> None:
+    missing = tmp_path / "missing.toml"
+
+    def start(*flags: str) -> list[str]:
+        """What the worker says before it stops at the definitions file, which it reads
+        after its web settings and before it connects."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSTREAM_")}
+        done = subprocess.run([*segstream_command(), "worker", "--definitions", str(missing),
+                               "--data-dir", str(tmp_path / "data"), *flags],
+                              capture_output=True, text=True, timeout=60, env=env)
+        lines = done.stderr.splitlines()
+        assert done.returncode == 2 and lines[-1] == (
+            f"segstream: error: {missing}: no such definitions file"), done.stderr
+        return lines[:-1]
+
+    assert start("--web-host", "0.0.0.0") == [
+        "WARNING streams.web_auth: the HTTP API on 0.0.0.0:6066 is open to anyone who "
+        "reaches it, and serves customers' profiles: give --web-token (README, Security: "
+        "HTTP API)"]
+    assert start("--web-host", "0.0.0.0", "--web-token", TOKEN) == []
+    assert start("--web-host", "127.0.0.1") == []
 
 
 class _Worker(http.server.BaseHTTPRequestHandler):

@@ -17,7 +17,7 @@ from typing import Any
 from streams.errors import UserError
 from streams.kafka_config import Secret
 
-__all__ = ["WebAccess", "default_worker", "get_json"]
+__all__ = ["WebAccess", "default_worker", "get_json", "said"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,15 @@ class WebAccess:
 def default_worker() -> str:
     """``SEGSTREAM_WORKER_URL``, or the worker's default address."""
     return os.environ.get("SEGSTREAM_WORKER_URL", "http://127.0.0.1:6066")
+
+
+def said(error: urllib.error.HTTPError) -> str:
+    """``': <the error the worker gave>'`` from a JSON error body, or ``''``."""
+    try:
+        message = json.loads(error.read()).get("error")
+    except (ValueError, AttributeError, OSError):
+        return ""
+    return f": {message}" if isinstance(message, str) else ""
 
 
 def get_json(worker: str, path: str, timeout: float = 10.0,
