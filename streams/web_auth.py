@@ -41,8 +41,8 @@ METRICS = "/metrics"
 
 
 def read_token(value: str | None, file: Path | None, flag: str) -> Secret | None:
-    """The token given as ``--<flag>`` or in ``--<flag>-file`` (its first line), or
-    None; errors name the flag or the file, never the token."""
+    """The token given as ``--<flag>`` or in ``--<flag>-file`` (surrounding whitespace
+    stripped), or None; errors name the flag or the file, never the token."""
     if value and file is not None:
         raise UserError(f"give --{flag} (SEGSTREAM_{flag.upper().replace('-', '_')}) or "
                         f"--{flag}-file, not both")
