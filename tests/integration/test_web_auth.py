@@ -159,6 +159,9 @@ def test_a_profile_request_is_forwarded_to_the_owner_with_the_token(
             theirs = [c for c, u in key_owners.items() if f":{other.port}" in u]
             assert theirs, key_owners
             for customer in theirs:
+                # the owner checks the token again: a forward without it would come
+                # back 401, with another token 403 (tried: a second worker started with
+                # another token answered the forwarded requests 403)
                 code, body = status(asked, f"/profile/{customer}", f"Bearer {TOKEN}")
                 assert code == 200, (customer, code, body, asked.log(), other.log())
                 assert orjson.loads(body)["customer_id"] == customer
