@@ -32,7 +32,7 @@ from segments.models.refits import refit_pool
 from segments.partition import UNCOMMITTED, PartitionMark
 from segments.processor import Processor, RefitRunning, Source
 from segments.records import INTERACTIONS, OUTPUT_TOPICS, Output
-from streams import codecs, faust_internals, web
+from streams import codecs, faust_internals, web, web_auth
 from streams.checkpoints import ModelCheckpoints, checkpoint_key
 from streams.client.group import client_id
 from streams.client.topics import DEAD_LETTER_MAX_BYTES
@@ -90,6 +90,14 @@ def _exit_before(send: Callable[[list[Any]], Awaitable[None]]
 def create_app(settings: Settings, definitions: Definitions, partitions: int) -> faust.App:
     faust_internals.check()
     codecs.register()
+    # who may read the HTTP API: a middleware ahead of every route (Faust's own too)
+    closed: dict[str, Any] = {"web_application_options": {"middlewares": [
+        web_auth.middleware(settings.web_token, settings.metrics_token)]}}
+    if settings.web_cert is not None:
+        closed["web_ssl_context"] = web_auth.server_context(settings.web_cert,
+                                                            settings.web_key)
+        # a forwarded profile request goes to the owner over TLS too
+        closed["HttpClient"] = web_auth.forwarding_client(settings.web_ca)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
@@ -118,6 +126,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         table_standby_replicas=settings.standby_replicas,
         # SSL/SASL from --kafka-config: the same settings the admin client used
         **settings.kafka.faust(),
+        **closed,
     )
     source = app.topic(settings.topic(INTERACTIONS), key_serializer="raw",
                        value_serializer="raw", partitions=partitions)

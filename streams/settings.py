@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from streams.kafka_config import KafkaConfig
+from streams.kafka_config import KafkaConfig, Secret
 
 __all__ = ["Settings"]
 
@@ -28,6 +28,14 @@ class Settings:
     # to the key's owner); None: web_host, or this machine's address when that is a
     # wildcard (see web_url)
     web_advertise: str | None = None
+    # who may read the HTTP API (streams/web_auth.py): a bearer token for every path
+    # but /health, one of its own for /metrics (None: open); TLS from a PEM certificate
+    # and key; the CA trusted when a profile request is forwarded to another worker
+    web_token: Secret | None = field(default=None, repr=False)
+    metrics_token: Secret | None = field(default=None, repr=False)
+    web_cert: Path | None = None
+    web_key: Path | None = None
+    web_ca: Path | None = None
     partitions: int = 3
     replication_factor: int = 1
     clock: Literal["live", "event"] = "live"
@@ -61,6 +69,8 @@ class Settings:
         'http://worker-2:6066'
         >>> Settings(web_host="0.0.0.0").web_url != "http://0.0.0.0:6066"
         True
+        >>> Settings(web_host="localhost", web_cert=Path("api.pem")).web_url
+        'https://localhost:6066'
         """
         host = self.web_advertise or self.web_host
         if host in _WILDCARDS:
@@ -70,7 +80,8 @@ class Settings:
                 host = socket.gethostname()
         if ":" in host:  # an IPv6 literal
             host = f"[{host}]"
-        return f"http://{host}:{self.web_port}"
+        scheme = "http" if self.web_cert is None else "https"
+        return f"{scheme}://{host}:{self.web_port}"
 
     def topic(self, name: str) -> str:
         """The deployed name of a contract topic."""

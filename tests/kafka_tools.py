@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -34,6 +35,13 @@ def kafka_script(command: str, port: int, **env: str) -> str:
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def throwaway_tls(folder: Path) -> Path:
+    """``folder`` with a throw-away CA (ca.pem), a certificate for 127.0.0.1 and
+    localhost with its key (broker.pem) and a client one (scripts/kafka-tls.sh)."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "kafka-tls.sh"), str(folder)], check=True)
+    return folder
 
 
 def free_ports(count: int) -> int:
@@ -138,11 +146,18 @@ def segstream_command() -> list[str]:
 
 
 class Worker:
-    """``segstream worker`` as a real subprocess with its own prefix, port and data dir."""
+    """``segstream worker`` as a real subprocess with its own prefix, port and data dir.
+
+    ``token``: what :meth:`get` sends as its bearer token (the worker is told its own
+    by the test); ``ca``: the worker serves TLS, :meth:`get` trusts this CA."""
 
     def __init__(self, bootstrap: str, prefix: str, data_dir: Path, *extra: str,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, token: str | None = None,
+                 ca: Path | None = None) -> None:
         self.port = free_port()
+        self.token = token
+        self.context = None if ca is None else ssl.create_default_context(cafile=str(ca))
+        self.url = f"{'http' if ca is None else 'https'}://127.0.0.1:{self.port}"
         self.log_path = data_dir / f"worker-{self.port}.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.args = [*segstream_command(), "worker", "--bootstrap", bootstrap,
@@ -165,15 +180,18 @@ class Worker:
             time.sleep(0.3)
         raise AssertionError(f"worker not healthy after {timeout}s:\n{self.log()}")
 
+    def request(self, path: str, timeout: float = 5.0) -> bytes:
+        headers = {} if self.token is None else {"Authorization": f"Bearer {self.token}"}
+        request = urllib.request.Request(f"{self.url}{path}", headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout,
+                                    context=self.context) as response:
+            return bytes(response.read())
+
     def get(self, path: str, timeout: float = 5.0) -> Any:
-        url = f"http://127.0.0.1:{self.port}{path}"
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return orjson.loads(response.read())
+        return orjson.loads(self.request(path, timeout))
 
     def get_text(self, path: str) -> str:
-        url = f"http://127.0.0.1:{self.port}{path}"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode())
+        return self.request(path).decode()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]

@@ -60,6 +60,20 @@ def test_scaled_workers_do_not_fight_over_a_host_port(services: dict[str, Any],
     assert args.web_host == "0.0.0.0", "the API would be unreachable from the host"
 
 
+def test_workers_bound_beyond_loopback_need_a_token_from_the_host(
+        services: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.web_auth import is_loopback
+
+    worker = services["worker"]
+    args = worker_args(worker, monkeypatch, worker["environment"])
+    assert not is_loopback(args.web_host)
+    # Compose's ${NAME:?message}: the variable comes from the host, and without it
+    # `docker compose up` stops with the message instead of starting an open API
+    value = worker["environment"]["SEGSTREAM_WEB_TOKEN"]
+    assert re.fullmatch(r"\$\{SEGSTREAM_WEB_TOKEN:\?[^}]+\}", value), value
+    assert args.web_token == value and args.web_token_file is None
+
+
 def worker_reads(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
                  environment: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """The worker's flags and its Kafka connection: the broker address is read from the

@@ -23,11 +23,14 @@ from typing import Any, NoReturn
 from segments.definitions import Definitions, DefinitionsError, load_default, load_definitions
 from segments.timefmt import TimestampError, parse_ts
 from streams.client.connect import DEFAULT_BOOTSTRAP, resolve_settings
+from streams.client.worker_api import WebAccess
 from streams.errors import UserError
+from streams.kafka_config import Secret
 from streams.settings import Settings
 
-__all__ = ["Commands", "Parser", "add_connection", "add_definitions",
-           "connection", "env", "load_definitions_file", "parse_timestamp", "positive"]
+__all__ = ["Commands", "Parser", "add_connection", "add_definitions", "add_web_token",
+           "add_worker_access", "connection", "env", "load_definitions_file",
+           "parse_timestamp", "positive", "token", "worker_access"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -64,6 +67,41 @@ def connection(args: argparse.Namespace) -> Settings:
     """The settings named by :func:`add_connection`'s flags
     (:func:`streams.client.connect.resolve_settings`)."""
     return resolve_settings(args.bootstrap, args.kafka_config, args.topic_prefix)
+
+
+def add_web_token(parser: argparse.ArgumentParser, flag: str, what: str) -> None:
+    """``--<flag>`` (``SEGSTREAM_<FLAG>``) and ``--<flag>-file`` (``..._FILE``): a
+    bearer token, given or read from a file so that it need not be on a command line
+    (:func:`token` reads it)."""
+    name = flag.upper().replace("-", "_")
+    parser.add_argument(f"--{flag}", default=env(name, None), metavar="TOKEN",
+                        help=f"{what} (SEGSTREAM_{name}; on a command line others on "
+                        f"the machine can read it: prefer --{flag}-file or the variable)")
+    parser.add_argument(f"--{flag}-file", type=Path, default=env(f"{name}_FILE", None),
+                        metavar="FILE",
+                        help=f"... or the file holding it (SEGSTREAM_{name}_FILE)")
+
+
+def token(args: argparse.Namespace, flag: str) -> Secret | None:
+    """The token of :func:`add_web_token`'s flags, or None."""
+    from streams.web_auth import read_token
+
+    attribute = flag.replace("-", "_")
+    return read_token(getattr(args, attribute), getattr(args, f"{attribute}_file"), flag)
+
+
+def add_worker_access(parser: argparse.ArgumentParser) -> None:
+    """What a client of the workers' HTTP API sends and trusts: their token and CA."""
+    add_web_token(parser, "web-token", "the token the workers were started with "
+                  "(their --web-token)")
+    parser.add_argument("--web-ca", type=Path, default=env("WEB_CA", None), metavar="FILE",
+                        help="for an https:// worker: the CA (PEM) that signed its "
+                        "certificate (SEGSTREAM_WEB_CA; default: the system's CAs)")
+
+
+def worker_access(args: argparse.Namespace) -> WebAccess:
+    """The token and CA of :func:`add_worker_access`'s flags."""
+    return WebAccess(token(args, "web-token"), args.web_ca)
 
 
 def add_definitions(parser: argparse.ArgumentParser) -> None:

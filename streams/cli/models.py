@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
-from streams.cli.common import Commands
+from streams.cli.common import Commands, add_worker_access, worker_access
 from streams.client.models_view import collect, format_clusters, format_models
 from streams.client.worker_api import default_worker
 
@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker", action="append", default=None, metavar="URL",
                         help="a worker's web address; repeat for several workers "
                         "(default SEGSTREAM_WORKER_URL or http://127.0.0.1:6066)")
+    add_worker_access(parser)
     parser.add_argument("--format", choices=("table", "json"), default=None,
                         help="table for people (default on a terminal), json for programs")
 
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace, path: str, fmt_table: Callable[[dict[str, Any]], str],
          out: IO[str] | None) -> int:
     out = out or sys.stdout
-    document = collect(args.worker or [default_worker()], path)
+    document = collect(args.worker or [default_worker()], path, worker_access(args))
     fmt = args.format or ("table" if out.isatty() else "json")
     print(json.dumps(document, indent=2) if fmt == "json" else fmt_table(document), file=out)
     return 0

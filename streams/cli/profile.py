@@ -7,7 +7,7 @@ import json
 import sys
 from typing import IO
 
-from streams.cli.common import Commands
+from streams.cli.common import Commands, add_worker_access, worker_access
 from streams.client.profile import fetch_profile, format_profile
 from streams.client.worker_api import default_worker
 
@@ -29,13 +29,14 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker", default=default_worker(),
                         help="any worker's web address (SEGSTREAM_WORKER_URL, "
                         "default http://127.0.0.1:6066)")
+    add_worker_access(parser)
     parser.add_argument("--format", choices=("table", "json"), default=None,
                         help="table for people (default on a terminal), json for programs")
 
 
 def run_profile(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     out = out or sys.stdout
-    document = fetch_profile(args.worker, args.customer)
+    document = fetch_profile(args.worker, args.customer, access=worker_access(args))
     fmt = args.format or ("table" if out.isatty() else "json")
     if fmt == "json":
         print(json.dumps(document, indent=2), file=out)

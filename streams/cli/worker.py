@@ -14,12 +14,14 @@ from streams.cli.common import (
     Commands,
     add_connection,
     add_definitions,
+    add_web_token,
     connection,
     env,
     load_definitions_file,
     non_negative,
     positive,
     seconds,
+    token,
 )
 from streams.errors import UserError
 
@@ -57,6 +59,22 @@ def add_parser(commands: Commands) -> None:
                         "0.0.0.0)")
     worker.add_argument("--web-port", type=int, default=int(env("WEB_PORT", 6066)),
                         help="port of the worker's HTTP API (/health, /stats)")
+    add_web_token(worker, "web-token", "every path of the HTTP API but /health then "
+                  "needs 'Authorization: Bearer TOKEN'; give all workers the same one")
+    add_web_token(worker, "metrics-token", "/metrics then needs this token (without it "
+                  "/metrics is open, even with --web-token)")
+    worker.add_argument("--web-cert", type=Path, default=env("WEB_CERT", None),
+                        metavar="FILE",
+                        help="serve the HTTP API over TLS with this PEM certificate (its "
+                        "chain after it) (SEGSTREAM_WEB_CERT)")
+    worker.add_argument("--web-key", type=Path, default=env("WEB_KEY", None),
+                        metavar="FILE",
+                        help="the certificate's PEM private key (SEGSTREAM_WEB_KEY; "
+                        "default: in --web-cert)")
+    worker.add_argument("--web-ca", type=Path, default=env("WEB_CA", None), metavar="FILE",
+                        help="the CA (PEM) that signed the other workers' certificates, "
+                        "trusted when a profile request is forwarded to one "
+                        "(SEGSTREAM_WEB_CA; default: the system's CAs)")
     worker.add_argument("--partitions", type=int, default=int(env("PARTITIONS", 3)),
                         help="partitions of the topics it creates (default 3)")
     worker.add_argument("--replication-factor", type=positive,
@@ -128,7 +146,7 @@ def lock_data_dir(path: Path) -> IO[str]:
 def run_worker(args: argparse.Namespace) -> int:
     import faust
 
-    from streams import faust_internals
+    from streams import faust_internals, web_auth
     from streams.app import create_app
     from streams.client.acls import check_access
     from streams.client.group import check_definitions
@@ -143,7 +161,10 @@ def run_worker(args: argparse.Namespace) -> int:
         max_event_bytes=args.max_event_bytes, linger_ms=args.linger_ms,
         loglevel=args.loglevel, checkpoint_updates=args.model_checkpoint_updates,
         checkpoint_seconds=args.model_checkpoint_seconds, models=args.models,
-        session_timeout=args.session_timeout, standby_replicas=args.standby_replicas)
+        session_timeout=args.session_timeout, standby_replicas=args.standby_replicas,
+        web_token=token(args, "web-token"), metrics_token=token(args, "metrics-token"),
+        web_cert=args.web_cert, web_key=args.web_key, web_ca=args.web_ca)
+    web_auth.check(settings)  # a bad certificate in one line, before any connection
     definitions = load_definitions_file(args.definitions)
     lock = lock_data_dir(settings.data_dir)  # noqa: F841 - held until the process exits
     partitions = ensure_topics(settings)

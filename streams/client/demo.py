@@ -91,6 +91,17 @@ def main() -> int:
         return 2
 
 
+#: the HTTP API's security settings: the demo's worker listens on 127.0.0.1 only, and the
+#: demo reads it without a token, so it runs without these even if they are set here
+WEB_SECURITY = ("SEGSTREAM_WEB_TOKEN", "SEGSTREAM_WEB_TOKEN_FILE", "SEGSTREAM_METRICS_TOKEN",
+                "SEGSTREAM_METRICS_TOKEN_FILE", "SEGSTREAM_WEB_CERT", "SEGSTREAM_WEB_KEY",
+                "SEGSTREAM_WEB_HOST")
+
+
+def local_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in WEB_SECURITY}
+
+
 def run(settings: Settings) -> int:
     """The demo on the broker of ``settings``; the commands it starts read the same
     ``SEGSTREAM_KAFKA_CONFIG``."""
@@ -103,7 +114,7 @@ def run(settings: Settings) -> int:
                bootstrap, "--topic-prefix", prefix, "--data-dir", str(workdir),
                "--web-port", str(port)]
     print(f"starting: {' '.join(command[1:])}")
-    worker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=local_env())
     try:
         for _ in range(120):
             try:
@@ -183,7 +194,8 @@ def crowd(bootstrap: str, prefix: str, port: int, workdir: Path) -> int:
     clusters = [segstream, "clusters", "--worker", f"http://127.0.0.1:{port}",
                 "--format", "table"]
     print("\n$ segstream clusters   (discovered microsegments; ids mean the same everywhere)")
-    listing = subprocess.run(clusters, check=True, capture_output=True, text=True).stdout
+    listing = subprocess.run(clusters, check=True, capture_output=True, text=True,
+                             env=local_env()).stdout
     print("\n".join(line for line in listing.splitlines() if line.startswith("cluster_")))
     return 0
 

@@ -12,20 +12,21 @@ from __future__ import annotations
 import urllib.error
 from typing import Any
 
-from streams.client.worker_api import get_json
+from streams.client.worker_api import WebAccess, get_json, said
 from streams.errors import UserError
 
 __all__ = ["collect", "format_clusters", "format_models"]
 
 
-def collect(workers: list[str], path: str) -> dict[str, Any]:
+def collect(workers: list[str], path: str, access: WebAccess | None = None) -> dict[str, Any]:
     """``GET path`` (``/models`` or ``/clusters``) of each worker, partitions merged."""
     partitions: dict[str, Any] = {}
     for worker in workers:
         try:
-            document = get_json(worker, path)
+            document = get_json(worker, path, access=access)
         except urllib.error.HTTPError as exc:
-            raise UserError(f"worker at {worker} answered HTTP {exc.code} for {path}") from exc
+            raise UserError(f"worker at {worker} answered HTTP {exc.code} for {path}"
+                            f"{said(exc)}") from exc
         partitions.update(document.get("partitions", {}))
     return {"partitions": dict(sorted(partitions.items(), key=lambda kv: int(kv[0])))}
 

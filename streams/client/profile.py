@@ -11,20 +11,23 @@ import urllib.error
 import urllib.parse
 from typing import Any
 
-from streams.client.worker_api import get_json
+from streams.client.worker_api import WebAccess, get_json, said
 from streams.errors import UserError
 
 __all__ = ["fetch_profile", "format_profile"]
 
 
-def fetch_profile(worker: str, customer: str, timeout: float = 10.0) -> dict[str, Any]:
+def fetch_profile(worker: str, customer: str, timeout: float = 10.0,
+                  access: WebAccess | None = None) -> dict[str, Any]:
     try:
-        return get_json(worker, f"/profile/{urllib.parse.quote(customer, safe='')}", timeout)
+        return get_json(worker, f"/profile/{urllib.parse.quote(customer, safe='')}", timeout,
+                        access)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             raise UserError(f"no customer {customer!r}: the worker holds no state for it "
                             "(never seen, or erased)") from exc
-        raise UserError(f"worker at {worker} answered HTTP {exc.code} for {customer!r}") from exc
+        raise UserError(f"worker at {worker} answered HTTP {exc.code} for {customer!r}"
+                        f"{said(exc)}") from exc
 
 
 def format_profile(document: dict[str, Any]) -> str:
