@@ -164,6 +164,9 @@ class Generated:
                                       else "")
         return f"Generated({self.kind}, {raw}, key={self.key!r}, expect={sorted(self.expect)})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))  # Hypothesis prints a dataclass field by field otherwise
+
 
 def _ts_text(ms: int, offset_minutes: int) -> str:
     zone = timezone(timedelta(minutes=offset_minutes))
