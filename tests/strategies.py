@@ -141,6 +141,12 @@ INVALID_UTF8 = [b"\xff", b"\xfe", b"\x80", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xed\
 EDGE_TEXT = ["\x00", "a\x00b", "\u200f\u202eevil\u202c", "\u2066x\u2069", "😀", "👩‍👩‍👧‍👦",
              "e\u0301", "é", "\ufeff", "\uffff", "\U0010ffff", "𝔘𝔫𝔦", "x" * 128, " ", "\n\t",
              "ǅ", "İ", "ß", "\u0085", "\u2028", "\u00ad", "\\", '"', "</script>"]
+# time zone names the schema's pattern accepts: real ones, unknown ones, and names of
+# the zone database's folders and files that are no zone
+TIME_ZONES = ["Europe/Berlin", "Asia/Kolkata", "Pacific/Chatham", "America/St_Johns",
+              "Etc/GMT-14", "Etc/GMT+12", "UTC", "EST5EDT", "Factory", "Nowhere/Land",
+              "A/B/C", "America", "Etc", "Europe", "right/UTC", "posix/Europe/Berlin",
+              "posixrules", "localtime", "zone1970", "leapseconds", "iso3166", "tzdata"]
 CUSTOMERS = [f"c-{n}" for n in range(12)] + EDGE_TEXT[:8]
 EVENT_IDS = [f"e-{n}" for n in range(2000)] + EDGE_TEXT  # some repeat
 UNKNOWN_NAMES = ["x_extra", "ip", "", "\x00", "😀", "e\u0301", "k" * 300, "$ref", "__proto__",
@@ -213,6 +219,8 @@ def document(rnd: random.Random) -> dict[str, Any]:
     doc["customer_id"] = rnd.choice(CUSTOMERS)
     ts, offset = rnd.randint(VALID_FROM, NOW), rnd.choice(_OFFSETS)
     doc["ts"] = ts if offset is None else _ts_text(ts, offset)
+    if isinstance(doc.get("context"), dict) and rnd.randrange(4) == 0:
+        doc["context"]["tz"] = rnd.choice(TIME_ZONES)
     where = rnd.choice(_EXTRA_PLACES)  # an unknown field, one time in two
     target = doc if where == "top" else doc.get(where) if where else None
     avoid = DECLARED if where == "top" else _CONTEXT_DECLARED if where == "context" else set()

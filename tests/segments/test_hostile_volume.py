@@ -144,3 +144,16 @@ def test_ten_thousand_hostile_records_are_each_accounted_and_kept() -> None:
 
     hostile()
     assert sum(sizes) >= 10_000, sizes  # the volume the issue asks for, every run
+
+
+def test_an_event_in_a_zone_database_folder_is_applied_and_time_passes() -> None:
+    """The minimal example of a failure this test found: ``context.tz = "America"`` is
+    valid, and the engine raised (IsADirectoryError from ZoneInfo) on the event, which
+    became a ``processing_error``, and again on the customer's next due instant, out of
+    the processor for whatever record came next."""
+    raw = orjson.dumps({"event_id": "e-1", "customer_id": "c-1", "type": "add_to_cart",
+                        "ts": NOW - 1000, "context": {"tz": "America"},
+                        "properties": {"product_id": "p-1"}})
+    processor, outputs = run([(raw, Source("interactions", 0, 0, b"c-1", WALL))])
+    assert DEAD_LETTERS not in {o.topic for o in outputs}
+    assert processor.stats[0].applied == 1 and processor.stats[0].time_transitions > 0
