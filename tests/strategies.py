@@ -158,7 +158,8 @@ _LITERAL = "\x1bliteral\x1b"  # where a literal is spliced into the serialized t
 @dataclass(frozen=True, slots=True, repr=False)
 class Generated:
     """One generated record: its value, its Kafka key, the outcomes it allows
-    (dead-letter reasons, :data:`ACCEPTED`), and which kind of hostility it is."""
+    (dead-letter reasons, :data:`ACCEPTED`), and which kind of hostility it is. Over
+    :data:`MAX_EVENT_BYTES` a record is ``too_large`` whatever it allows."""
 
     raw: bytes
     key: bytes | None
@@ -211,6 +212,37 @@ def _key_of(doc: Any) -> bytes | None:
     return customer.encode("utf-8") if isinstance(customer, str) else None
 
 
+_MONEY = [0, 0.0, 5e-324, 0.005, 1e9, 999_999_999.99]
+# the bounds of declared values: one document in four takes its numbers from here
+_EXTREMES: dict[str, list[Any]] = {
+    "revenue": _MONEY, "price": _MONEY, "amount": _MONEY, "cart_value": _MONEY,
+    "discount": _MONEY, "quantity": [1, 10_000, 10_000.0], "results": [0, 2**63 - 1, 2**64 - 1],
+    "lat": [-90, 90, -0.0], "lon": [-180, 180, 179.999999]}
+_ATTRIBUTE_VALUES: list[Any] = [1e308, -1e308, 2**64 - 1, -(2**63), 5e-324, True, "v" * 128,
+                                ["w" * 64] * 50, []]
+
+
+def _extreme(rnd: random.Random, value: Any) -> None:
+    """Push a valid document's declared numbers to their bounds, its arrays to their
+    longest, and a profile to 64 attributes."""
+    if isinstance(value, list):
+        for item in value:
+            _extreme(rnd, item)
+        return
+    if not isinstance(value, dict):
+        return
+    for key in list(value):
+        if key in _EXTREMES:
+            value[key] = rnd.choice(_EXTREMES[key])
+        elif key == "items" and isinstance(value[key], list) and value[key]:
+            count = rnd.choice([50, 500, 1000])  # the most the schema allows (and 64 KiB)
+            value[key] = [copy.deepcopy(rnd.choice(value[key])) for _ in range(count)]
+        elif key == "attributes" and isinstance(value[key], dict):
+            value[key].update({f"a{n}": rnd.choice(_ATTRIBUTE_VALUES)
+                               for n in range(64 - len(value[key]))})
+        _extreme(rnd, value[key])
+
+
 def document(rnd: random.Random) -> dict[str, Any]:
     """A valid example of some type, its ids, time and extra fields varied: unknown
     fields are allowed everywhere, and ids may hold any text up to 128 characters."""
@@ -221,6 +253,8 @@ def document(rnd: random.Random) -> dict[str, Any]:
     doc["ts"] = ts if offset is None else _ts_text(ts, offset)
     if isinstance(doc.get("context"), dict) and rnd.randrange(4) == 0:
         doc["context"]["tz"] = rnd.choice(TIME_ZONES)
+    if rnd.randrange(4) == 0:
+        _extreme(rnd, doc)
     where = rnd.choice(_EXTRA_PLACES)  # an unknown field, one time in two
     target = doc if where == "top" else doc.get(where) if where else None
     avoid = DECLARED if where == "top" else _CONTEXT_DECLARED if where == "context" else set()
