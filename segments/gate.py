@@ -80,8 +80,7 @@ class Gate:
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            reason = "not_utf8" if "UTF-8" in str(exc) else "not_json"
-            return Rejection(reason, str(exc))
+            return Rejection(_undecodable(raw), str(exc))
         if not isinstance(doc, dict):
             return Rejection("not_an_object", f"a JSON {_json_kind(doc)}, not an object")
         customer = doc.get("customer_id")
@@ -123,6 +122,17 @@ class Gate:
                 schema = {**base, "allOf": rules} if rules else base
             explainer = self._explainers[kind] = fastjsonschema.compile(schema)
         return explainer
+
+
+def _undecodable(raw: bytes) -> str:
+    """``not_utf8`` when the bytes are not UTF-8, else ``not_json``. orjson's message is
+    no guide: it names UTF-8 for a byte order mark before JSON too, and those bytes
+    are valid UTF-8 (just not a JSON text)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not_utf8"
+    return "not_json"
 
 
 def _pointer(path: Sequence[str | int] | None) -> str:

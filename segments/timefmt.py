@@ -74,12 +74,20 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @lru_cache(maxsize=512)
 def zone(name: str | None, fallback: str = "UTC") -> ZoneInfo:
-    """The time zone ``name``, else ``fallback``, else UTC: an unknown name is no error."""
+    """The time zone ``name``, else ``fallback``, else UTC: an unknown name is no error.
+
+    A name the schema's pattern allows may still name no zone file: a folder of the
+    zone database (``America``) raises ``IsADirectoryError``, a file that is no zone
+    ``ValueError``; each falls back like an unknown name.
+
+    >>> zone("America"), zone("Nowhere/Land", "Europe/Berlin")
+    (zoneinfo.ZoneInfo(key='UTC'), zoneinfo.ZoneInfo(key='Europe/Berlin'))
+    """
     for candidate in (name, fallback, "UTC"):
         if candidate:
             try:
                 return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 continue
     return ZoneInfo("UTC")
 

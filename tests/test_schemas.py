@@ -16,10 +16,10 @@ import fastjsonschema
 import jsonschema_rs
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
 import schemas
+from tests.strategies import NUMBERS, SPECIAL_STRINGS, mutated
 
 ALL = schemas.names()
 INTERACTION = ("interaction", "1-0-0")
@@ -222,68 +222,7 @@ def test_invalid_interaction_examples_cover_the_usual_mistakes() -> None:
 
 
 # --- the two validators agree on documents nobody wrote by hand --------------------------
-
-SPECIAL_STRINGS = [
-    "", " ", "x" * 65, "x" * 129, "x" * 513, "\n", "DE", "DE\n", "de", "D", "EUR", "EUR\n",
-    "eur", "mobile", "smartphone", "Europe/Berlin", "Etc/GMT+5", "../etc", "12:30", "24:00",
-    "12:30\n", "high_value", "High_value", "high_value\n", "0123456789abcdef",
-    "0123456789abcdef\n", "0123456789abcdef" * 2, "0123456789ABCDEF" * 2, "eyJ=", "eyJ",
-    "eyJ9\n", "/properties/0", "/a~2", "properties", "interaction/1-0-0",
-    "segment-change/1-0-0", "micro-moment/1-0-0", "dead-letter/1-0-0", "entered", "event",
-    "time", "holdout", "schema_violation", "purchase", "login", "how_to",
-    "2026-11-22T10:15:00.250Z", "2026-11-22T10:15:00.250Z\n", "2026-11-22T10:15:00Z",
-    "2026-11-22T10:15:00", "2026-11-22t10:15:00z", "2026-11-22 10:15:00Z",
-    "2026-11-22T11:15:00.123456789+01:00", "2026-11-22T10:15:00+0100",
-    "2026-02-29T10:15:00.000Z", "2028-02-29T10:15:00.000Z", "2100-02-29T10:15:00.000Z",
-    "2000-02-29T10:15:00.000Z", "2026-04-31T10:15:00.000Z", "2016-12-31T23:59:60.000Z",
-    "2026-11-22T24:00:00.000Z", "\u0662\u0660\u0662\u0666-11-22T10:15:00.000Z",
-    "2026-11-22T10:15:00.0000000001Z",
-]
-NUMBERS = [0, -0.0, 1, -1, 1.0, 1.5, 10000, 10001, 1e9, 1e9 + 1, 90, 90.5, -180, 2**63,
-           1795342500250, 1795342500250.0, 1e300, -1e-9]
-JUNK = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.sampled_from(SPECIAL_STRINGS),
-              st.sampled_from(NUMBERS), st.integers(), st.floats(allow_nan=False,
-                                                                 allow_infinity=False),
-              st.text(max_size=8)),
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.sampled_from(["a", "product_id", "eu"]), inner,
-                                            max_size=2)),
-    max_leaves=4)
-
-
-@st.composite
-def mutated(draw: st.DrawFn, seeds: list[Any]) -> Any:
-    """A seed document with one to three values replaced, deleted or added."""
-    doc = copy.deepcopy(draw(st.sampled_from(seeds)))
-    for _ in range(draw(st.integers(1, 3))):
-        target = doc
-        while isinstance(target, (dict, list)) and target and draw(st.integers(0, 9)) < 6:
-            key = draw(st.sampled_from(sorted(target) if isinstance(target, dict)
-                                       else range(len(target))))
-            if not isinstance(target[key], (dict, list)) or not target[key]:
-                break
-            target = target[key]
-        action = draw(st.sampled_from(["replace", "delete", "add"]))
-        if isinstance(target, dict):
-            if action == "add" or not target:
-                target[draw(st.sampled_from(["extra", "ip", "marketing", "quantity", "due",
-                                             "held_until", "model_version", "attributes"]))] \
-                    = draw(JUNK)
-            else:
-                key = draw(st.sampled_from(sorted(target)))
-                if action == "delete":
-                    del target[key]
-                else:
-                    target[key] = draw(JUNK)
-        elif isinstance(target, list):
-            if action == "add" or not target:
-                target.append(draw(JUNK))
-            elif action == "delete":
-                target.pop(draw(st.integers(0, len(target) - 1)))
-            else:
-                target[draw(st.integers(0, len(target) - 1))] = draw(JUNK)
-    return doc
+# (the generated documents come from tests/strategies.py, shared with the hostile-input tests)
 
 
 def _agreement_test(name: str, version: str) -> Any:
