@@ -43,6 +43,7 @@ class PartitionStats:
     duplicates: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)
     time_transitions: int = 0
+    time_errors: int = 0  # customers whose time step raised (a bug; logged)
     # what came out: (segment, entered|exited), (moment, sent|<suppression reason>)
     segment_changes: Counter[tuple[str, str]] = field(default_factory=Counter)
     triggers: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -67,6 +68,7 @@ class PartitionStats:
             "dead_lettered": sum(self.dead_lettered.values()),
             "dead_lettered_by_reason": dict(sorted(self.dead_lettered.items())),
             "time_transitions": self.time_transitions,
+            "time_errors": self.time_errors,
         }
 
 

@@ -360,8 +360,12 @@ class Processor:
         for _, key in partition.due.pop_due(now, current):
             state = store.get(key)
             assert state is not None
-            fired, changed = self.engine.on_time(state, now, rfm, live=self.live,
-                                                 models=models)
+            try:
+                fired, changed = self.engine.on_time(state, now, rfm, live=self.live,
+                                                     models=models)
+            except Exception:  # a bug must not stop the partition, nor loop on one due
+                self._time_failed(partition, key, state)
+                continue
             if fired:
                 partition.stats.time_transitions += len(fired)
                 outputs.extend(fired)
@@ -374,6 +378,16 @@ class Processor:
             partition.due.push(key, state.due)
         return outputs
 
+    def _time_failed(self, partition: Partition, key: str, state: CustomerState) -> None:
+        """A time step that raised: logged and counted; the customer keeps what the step
+        had changed, without its outputs, and waits for its next event to be scheduled
+        again (a due kept would raise at every tick)."""
+        log.exception("time step failed for customer %r in partition %d", key,
+                      partition.number)
+        partition.stats.time_errors += 1
+        state.due = None
+        self.store.put(partition.number, key, state)
+
     def _rescore(self, partition: Partition, at: int) -> list[Output]:
         population = partition.population
         changed = population.refresh(at)
@@ -384,7 +398,11 @@ class Processor:
             state = self.store.get(key)
             if state is None:
                 continue
-            fired = self.engine.on_rescore(state, at, population.cuts, partition.models)
+            try:
+                fired = self.engine.on_rescore(state, at, population.cuts, partition.models)
+            except Exception:  # as in _fire
+                self._time_failed(partition, key, state)
+                continue
             if fired:
                 partition.stats.time_transitions += len(fired)
                 outputs.extend(fired)

@@ -44,6 +44,8 @@ class _ProcessorCollector(Collector):
                             lambda s: s.duplicates)
         yield per_partition("segstream_time_transitions", "Changes caused by the clock",
                             lambda s: s.time_transitions)
+        yield per_partition("segstream_time_errors", "Customers whose time step failed "
+                            "(a bug: the log has the traceback)", lambda s: s.time_errors)
         dead = CounterMetricFamily("segstream_events_dead_lettered",
                                    "Records sent to the dead-letter topic",
                                    labels=["reason"])
