@@ -202,14 +202,17 @@ def table_rows(text: str, title: str) -> dict[tuple[str, int], int]:
 
 
 def restored_records(text: str) -> dict[str, int]:
-    """Changelog records read by the last recovery in ``text``, by table."""
+    """Changelog records read by the last recovery in ``text``, by table (and by
+    partition of the customer table: ``p0`` ...)."""
     starts = table_rows(text, "Reading Starts At - Active")
     highs = table_rows(text, "Highwater - Active")
     read: dict[str, int] = {}
-    for (topic, partition), high in highs.items():
+    for (topic, partition), high in sorted(highs.items()):
         start = starts.get((topic, partition), -1)
         name = "customers" if "customers" in topic else "models"
         read[name] = read.get(name, 0) + max(0, high - start)
+        if name == "customers":
+            read[f"p{partition}"] = max(0, high - start)
     return read
 
 
@@ -266,6 +269,18 @@ def topic_bytes(prefix: str, name: str) -> int:
     return sum(f.stat().st_size for f in KAFKA_DATA.glob(f"{prefix}{name}-*/*.log"))
 
 
+def stopped(worker: Worker) -> dict[str, Any]:
+    """SIGTERM, timed; the exit code and the log's errors are reported, not asserted
+    (a worker that needs more than 30 s is killed: code -9)."""
+    at = worker.log_path.stat().st_size
+    started = time.monotonic()
+    code = worker.stop(timeout=120)
+    text = worker.log_path.read_bytes()[at:].decode(errors="replace")
+    return {"case": "SIGTERM", "exit_code": code, "stop_s": time.monotonic() - started,
+            "errors_logged": sorted({m.group(1)[:120] for m in re.finditer(
+                r"\[ERROR\] (.*)", text)}), "load": load()}
+
+
 def print_result(result: dict[str, Any]) -> None:
     print(orjson.dumps(result).decode(), flush=True)
 
@@ -293,7 +308,7 @@ def restart(args: argparse.Namespace) -> None:
                       "rss_mb": rss_mb(worker.process.pid),
                       "health_customers": worker.get("/health")["customers"],
                       "load": load()})
-        assert worker.stop() == 0, worker.log()
+        print_result(stopped(worker))
         sizes = {"case": "sizes", "data_dir_bytes": du_bytes(tmp / "a" / "worker"),
                  "changelog_bytes": topic_bytes(prefix, "segstream-customers-changelog"),
                  "models_changelog_bytes": topic_bytes(prefix, "segstream-models-changelog"),
@@ -307,7 +322,7 @@ def restart(args: argparse.Namespace) -> None:
         time.sleep(3)
         worker.kill()
         print_result(Run(worker, source, "warm (after kill -9)").start_ready(every))
-        assert worker.stop() == 0, worker.log()
+        print_result(stopped(worker))
         if not args.skip_cold:
             cold = Worker(BOOTSTRAP, prefix, tmp / "cold", *common)
             try:
@@ -389,6 +404,66 @@ def takeover(args: argparse.Namespace) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def deep_size(value: Any, seen: set[int]) -> int:
+    """Bytes of ``value`` and everything it holds that was not counted yet."""
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    size = sys.getsizeof(value)
+    if isinstance(value, dict):
+        size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in value.items())
+    elif isinstance(value, list | tuple | set | frozenset):
+        size += sum(deep_size(v, seen) for v in value)
+    elif hasattr(value, "__dict__"):
+        size += deep_size(vars(value), seen)
+    return size
+
+
+def memory(args: argparse.Namespace) -> None:
+    """Offline: the same two events per customer through the processor (6 partitions),
+    then each state as the worker holds it after a restart (decoded from its changelog
+    value): RSS growth per customer while processing, Python bytes per field of a
+    decoded state (``sys.getsizeof``, deep), encoded bytes, decode cost."""
+    import gc
+
+    from segments import Engine, Gate, MemoryStore, Processor, Source, load_default
+    from segments.codec import decode_state, encode_state
+    from segments.state import CustomerState
+
+    processor = Processor(Engine(load_default()), Gate(), MemoryStore(), live=False)
+    gc.collect()
+    before = rss_mb(os.getpid())
+    for n, (key, value) in enumerate(synthetic_events(args.customers, "mem")):
+        partition = partition_for(key, PARTITIONS)
+        processor.process(value, Source("interactions", partition, n),
+                          START_MS + 86_400_000)
+    gc.collect()
+    grown = rss_mb(os.getpid()) - before
+    store = processor.store
+    assert isinstance(store, MemoryStore)
+    encoded = [encode_state(state) for state in store.data.values()]
+    store.data.clear()
+    started = time.perf_counter()
+    decoded = [decode_state(raw) for raw in encoded]
+    decode_us = 1e6 * (time.perf_counter() - started) / len(encoded)
+    fields: dict[str, int] = {}
+    seen: set[int] = set()
+    sample = decoded[:2000]
+    for state in sample:
+        seen.add(id(state))
+        fields["(the object)"] = fields.get("(the object)", 0) + sys.getsizeof(state) + (
+            sys.getsizeof(vars(state)) if hasattr(state, "__dict__") else 0)
+        for name in CustomerState.__dataclass_fields__:
+            fields[name] = fields.get(name, 0) + deep_size(getattr(state, name), seen)
+    per = {k: round(v / len(sample)) for k, v in sorted(fields.items(), key=lambda kv: -kv[1])}
+    print_result({"case": "memory (offline)", "customers": args.customers,
+                  "rss_growth_per_customer_bytes": round(grown * 2**20 / args.customers),
+                  "python_bytes_per_customer": sum(per.values()),
+                  "encoded_bytes_per_customer": round(sum(map(len, encoded)) / len(encoded)),
+                  "decode_us_per_customer": round(decode_us, 1),
+                  "python_bytes_by_field": {k: v for k, v in per.items() if v}, "load": load()})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tmp", default=None, help="where the data directories go")
@@ -401,11 +476,13 @@ def main() -> None:
     second.add_argument("--customers", type=int, default=100_000)
     second.add_argument("--standby", default="1,0", help="--standby-replicas values")
     second.add_argument("--session-timeout", type=float, default=15.0)
+    third = commands.add_parser("memory", help="offline: bytes per customer in memory")
+    third.add_argument("--customers", type=int, default=50_000)
     args = parser.parse_args()
     print(f"{args.command}: broker {BOOTSTRAP}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, {load()}", flush=True)
-    {"restart": restart, "takeover": takeover}[args.command](args)
+    {"restart": restart, "takeover": takeover, "memory": memory}[args.command](args)
 
 
 if __name__ == "__main__":
