@@ -21,7 +21,7 @@ export KAFKA_PORT
 export SEGSTREAM_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
 
 .PHONY: help venv lock lock-upgrade test-latest chaos kafka kafka-stop kafka-status test unit lint typecheck demo \
-	bench bench-throughput bench-scale clean
+	bench bench-throughput bench-scale bench-recovery clean
 
 help:
 	@echo "make demo        start a local broker and a worker, stream sample events, show outputs"
@@ -31,6 +31,7 @@ help:
 	@echo "make bench       micro-benchmarks (validation, engine)"
 	@echo "make bench-throughput  drain throughput vs aiokafka and Faust (needs make kafka)"
 	@echo "make bench-scale drain throughput of 1, 2, 3 workers in one group (needs make kafka)"
+	@echo "make bench-recovery restart (warm, kill -9, cold) and takeover times, memory, disk (needs make kafka)"
 	@echo "make chaos       the failover tests, CHAOS_RUNS times in a row (default 5)"
 	@echo "make lint        ruff + mypy"
 	@echo "make lock        update uv.lock after editing pyproject.toml (keeps what still fits)"
@@ -109,6 +110,12 @@ bench-throughput: $(STAMP)
 # drain throughput of 1, 2, 3 workers in one group (needs make kafka)
 bench-scale: $(STAMP)
 	$(BIN)/python bench/scale.py
+
+# restart and takeover times, memory and disk per customer (needs make kafka; minutes)
+RECOVERY_CUSTOMERS ?= 100000
+bench-recovery: $(STAMP)
+	$(BIN)/python bench/recovery.py restart --customers $(RECOVERY_CUSTOMERS)
+	$(BIN)/python bench/recovery.py takeover --customers $(RECOVERY_CUSTOMERS)
 
 clean:
 	rm -rf $(VENV) .venv-latest .tools build dist *.egg-info .pytest_cache .mypy_cache \
