@@ -7,6 +7,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic, OffsetSpec
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 
 CONNECT_TIMEOUT_MS = 10_000  # an unreachable broker is reported after this long
+COORDINATOR_PATIENCE_S = 15.0  # a fresh cluster's group coordinator comes up within this
 
 
 def connect_admin(settings: Settings, client_id: str, *, timeout_ms: int = 10_000,
@@ -168,8 +170,7 @@ def describe_topics(settings: Settings) -> list[TopicInfo]:
                             for k, v in (described.get("topic", {}).get(info.name)
                                          or {}).items()}
             if info.name == settings.topic(INTERACTIONS):
-                committed = client.list_group_offsets({settings.app_id: None}).get(
-                    settings.app_id, {})
+                committed = _committed_offsets(client, settings.app_id)
                 if committed:
                     info.lag = sum(ends[tp].offset - committed[tp].offset
                                    for tp in tps if tp in committed)
@@ -178,6 +179,21 @@ def describe_topics(settings: Settings) -> list[TopicInfo]:
         raise BrokerUnavailable(message(settings, "describe topics", [exc])) from None
     finally:
         client.close()
+
+
+def _committed_offsets(client: KafkaAdminClient, group: str, *,
+                       patience_s: float = COORDINATOR_PATIENCE_S) -> dict[Any, Any]:
+    """``group``'s committed offsets, waiting out a retriable error: on a fresh cluster
+    the first coordinator lookup creates ``__consumer_offsets`` and answers
+    CoordinatorNotAvailable until its partitions have leaders."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return client.list_group_offsets({group: None}).get(group, {})
+        except KafkaError as exc:
+            if not exc.retriable or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def format_topics(infos: list[TopicInfo]) -> str:

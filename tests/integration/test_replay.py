@@ -21,6 +21,7 @@ from streams.client.replay import ReplayOptions, replay_to_kafka
 from streams.client.replay_checkpoint import read_checkpoint
 from streams.client.topics import BrokerUnavailable, wait_until_described
 from streams.errors import UserError
+from streams.settings import Settings
 from streams.tools.eventlog import merged_records
 from tests.kafka_tools import consume
 
@@ -75,7 +76,7 @@ def test_replay_two_files(bootstrap: str, topic: str, logs: list[Path], fast: bo
                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(replay, "FAST_SEND", fast)
     if fast:  # the fast path is really taken with this kafka-python (no silent fallback)
-        producer, _ = replay._connect(bootstrap, topic)
+        producer, _ = replay._connect(Settings(bootstrap=bootstrap), topic)
         try:
             assert keyed_sender(producer, topic, True)[1] is True
         finally:
