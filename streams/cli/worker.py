@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import fcntl
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -24,12 +25,21 @@ from streams.cli.common import (
 from streams.errors import UserError
 
 STORES = ("rocksdb", "memory")
+GUARANTEES = ("at-least-once", "exactly-once")
 
 
-def store_kind(text: str) -> str:
-    if text not in STORES:
-        raise argparse.ArgumentTypeError(f"must be one of {', '.join(STORES)}, not {text!r}")
-    return text
+def one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    """An argparse type accepting one of ``choices`` (also from the environment)."""
+    def kind(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(
+                f"must be one of {', '.join(choices)}, not {text!r}")
+        return text
+
+    return kind
+
+
+store_kind = one_of(STORES)
 
 __all__ = ["add_parser", "run_worker"]
 
@@ -47,6 +57,13 @@ def add_parser(commands: Commands) -> None:
                         help="rocksdb (default): the tables on disk under --data-dir, and a "
                         "restart there reads only the changelog written since; memory: a "
                         "restart reads the whole changelog (SEGSTREAM_STORE)")
+    worker.add_argument("--guarantee", type=one_of(GUARANTEES),
+                        default=env("GUARANTEE", "at-least-once"),
+                        help="at-least-once (default): a crash may repeat outputs, with "
+                        "the same ids and values; exactly-once: each batch's outputs, "
+                        "changelog records and offsets commit in one Kafka transaction, "
+                        "so read_committed consumers see every change_id and trigger_id "
+                        "once (SEGSTREAM_GUARANTEE; needs the transactional-id ACLs)")
     worker.add_argument("--web-host", default=env("WEB_HOST", "127.0.0.1"),
                         help="address of the worker's HTTP API (SEGSTREAM_WEB_HOST)")
     worker.add_argument("--web-advertise", default=env("WEB_ADVERTISE", None),
@@ -143,7 +160,8 @@ def run_worker(args: argparse.Namespace) -> int:
         max_event_bytes=args.max_event_bytes, linger_ms=args.linger_ms,
         loglevel=args.loglevel, checkpoint_updates=args.model_checkpoint_updates,
         checkpoint_seconds=args.model_checkpoint_seconds, models=args.models,
-        session_timeout=args.session_timeout, standby_replicas=args.standby_replicas)
+        session_timeout=args.session_timeout, standby_replicas=args.standby_replicas,
+        guarantee=args.guarantee)
     definitions = load_definitions_file(args.definitions)
     lock = lock_data_dir(settings.data_dir)  # noqa: F841 - held until the process exits
     partitions = ensure_topics(settings)
