@@ -317,6 +317,13 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         if txn is None:  # given up: its owner reads it; the next rebalance revokes it
             await asyncio.sleep(0.5)
             return 0
+        expected = positions.get(partition)
+        if expected is not None and records[0].offset != expected:
+            # the transaction commits the offset after the last record processed: a
+            # batch that does not go on from there skips records (or a transactional
+            # producer upstream left markers: offsets it never hands out)
+            log.warning("partition %d: a batch starts at offset %d, not %d", partition,
+                        records[0].offset, expected)
         done = 0
 
         async def run() -> None:

@@ -115,6 +115,8 @@ _ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (faust_recovery.Recovery, "_set_recovery_ended"),
     (faust_recovery.Recovery, "flush_buffers"),
     (faust_recovery.Recovery, "need_recovery"),
+    (faust_recovery.Recovery, "_build_highwaters"),
+    (faust_recovery.Recovery, "_seek_offsets"),
     (faust_recovery.Recovery, "signal_recovery_end"),
     (faust_aiokafka, "credentials_to_aiokafka_auth"),
     (aiokafka.AIOKafkaProducer, "create_batch"),
@@ -153,6 +155,7 @@ _PARAMETERS: tuple[tuple[Callable[..., Any], str], ...] = (
     (faust_consumer.Consumer._commit_offsets, "start_new_transaction"),
     (faust_consumer.Consumer.on_partitions_assigned, "generation_id"),
     (aiokafka_fetcher.Fetcher.__init__, "fetch_max_wait_ms"),
+    (faust_recovery.Recovery._build_highwaters, "destination"),
 )
 
 
@@ -531,15 +534,33 @@ async def end_recovery_past_markers(app: Any) -> None:
     below its end offset. A changelog written in transactions ends with a commit
     marker (or an aborted transaction), which a read_committed consumer never
     delivers: the recovery would wait for it forever. Faust handles that only for
-    its own processing_guarantee, after two 5 s timeouts. Here: when the changelog
-    queue is empty and a partition's fetch position has passed its end twice in a
-    row, with no record of it arriving in between, what is left are markers."""
+    its own processing_guarantee, after two 5 s timeouts. Here, while it reads (its
+    flow running): when the changelog queue is empty and a partition's fetch
+    position has passed its end twice in a row, with no record of it arriving in
+    between, what is left are markers and aborted records."""
     recovery = app.tables.recovery
     queue = app.tables.changelog_queue
     passed: dict[Any, int | None] = {}  # tp -> its read offset when first seen passed
+    # only while it reads, from after it sought the active partitions to where their
+    # tables are: before, the client may have fetched ahead from anywhere
+    reading = [False]
+    build, seek = recovery._build_highwaters, recovery._seek_offsets
+
+    async def build_highwaters(consumer: Any, tps: Any, destination: Any,
+                               title: str) -> None:
+        if title == "active":
+            reading[0] = False
+        await build(consumer, tps, destination, title)
+
+    async def seek_offsets(consumer: Any, tps: Any, offsets: Any, title: str) -> None:
+        await seek(consumer, tps, offsets, title)
+        if title == "active":
+            reading[0] = True
+
+    recovery._build_highwaters, recovery._seek_offsets = build_highwaters, seek_offsets
     while not app.should_stop:
         await asyncio.sleep(RECOVERY_SETTLE_SECONDS)
-        if not recovery.in_recovery:
+        if not (reading[0] and recovery.in_recovery and app.consumer.flow_active):
             passed.clear()
             continue
         highwaters, offsets = recovery.active_highwaters, recovery.active_offsets
@@ -556,7 +577,8 @@ async def end_recovery_past_markers(app: Any) -> None:
             else:
                 offsets[tp] = highwaters[tp]
                 del passed[tp]
-        if behind and queue.empty() and not recovery.need_recovery():
+        if (behind and queue.empty() and not recovery.need_recovery() and reading[0]
+                and recovery.in_recovery and app.consumer.flow_active):
             # what Faust's _slurp_changelogs does on its next record or timeout
             recovery.flush_buffers()
             recovery._set_recovery_ended()
