@@ -273,7 +273,10 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             mark = processor.partition(partition).mark().encode()
             offsets[AioTopicPartition(source_topic, partition)] = OffsetAndMetadata(
                 positions[partition], mark)
-        for writes, batches in await txn.commit(offsets, settings.app_id):
+        done = await txn.commit(offsets, settings.app_id)
+        if offsets:
+            committed_here[partition] = positions[partition]
+        for writes, batches in done:
             if local is not None:  # this disk holds only what the broker committed
                 local.write(writes)
                 local.sent(batches)
@@ -288,6 +291,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                         "up (%s)", partition, type(exc).__name__)
         await txns.give_up(partition)
         positions.pop(partition, None)
+        committed_here.pop(partition, None)
         processor.forget(partition)
         store.forget(partition)
         active.discard(partition)
@@ -397,6 +401,8 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                 positions.pop(partition, None)
 
     settling: list[Any] = []
+    # exactly-once: the offset this worker's last transaction committed, per partition
+    committed_here: dict[int, int] = {}
 
     async def start_transactions(assigned: set[Any]) -> None:
         """Before Faust reads the committed offsets: start (and so fence) the producers
@@ -425,18 +431,27 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                     if tp.topic == topic}
         for partition in active - assigned:
             processor.forget(partition)
+        committed = await app.consumer.committed(
+            [TP(topic, partition) for partition in sorted(assigned)])
         loaded = 0
         if isinstance(store, RocksTableStore):
             for partition in store.loaded() - assigned:
                 store.forget(partition)
+            if txns is not None:
+                # a partition held in memory that another worker committed since (this
+                # one was frozen past its session: it missed the rebalances between) is
+                # read again from this disk, which the recovery just brought up to date
+                for partition in store.loaded() & assigned:
+                    offset = committed.get(TP(topic, partition), (None, ""))[0]
+                    if offset != committed_here.get(partition):
+                        store.forget(partition)
             for partition in sorted(assigned):
                 loaded += store.load(partition)
         # processing resumes from the committed offsets, and time from their marks
         marks.clear()
-        committed = await app.consumer.committed_metadata(
-            [TP(topic, partition) for partition in sorted(assigned)])
         for partition in sorted(assigned):
-            metadata = committed.get(TP(topic, partition))
+            found = committed.get(TP(topic, partition))
+            metadata = None if found is None else found[1]
             start = UNCOMMITTED if metadata is None else PartitionMark.decode(metadata)
             if start is None:
                 log.warning("partition %d: its committed offset carries no mark (an "

@@ -262,17 +262,17 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             return False
         return True
 
-    async def committed_metadata(self, tps: Iterable[Any]) -> dict[Any, str]:
-        """The metadata committed with each partition's offset; a partition with no
+    async def committed(self, tps: Iterable[Any]) -> dict[Any, tuple[int, str]]:
+        """Each partition's committed offset and its metadata; a partition with no
         committed offset is left out."""
-        return dict(await self.call_thread(self._committed_metadata, list(tps)))
+        return dict(await self.call_thread(self._committed, list(tps)))
 
-    async def _committed_metadata(self, tps: list[Any]) -> dict[Any, str]:
+    async def _committed(self, tps: list[Any]) -> dict[Any, tuple[int, str]]:
         coordinator = self._ensure_consumer()._coordinator
         by_aiokafka = {AioTopicPartition(tp.topic, tp.partition): tp for tp in tps}
         found = await coordinator.fetch_committed_offsets(list(by_aiokafka))
-        return {by_aiokafka[tp]: value.metadata or "" for tp, value in found.items()
-                if tp in by_aiokafka}
+        return {by_aiokafka[tp]: (value.offset, value.metadata or "")
+                for tp, value in found.items() if tp in by_aiokafka and value.offset >= 0}
 
     def _fetch_only(self, consumer: Any, active: set[Any]) -> None:
         """Make the client fetch only what Faust reads: its "paused" partitions too.
@@ -346,12 +346,13 @@ class BatchConsumer(faust_aiokafka.Consumer):
                                            "read_committed": not acknowledges,
                                            "before_assigned": static(before_assigned)})
 
-    async def committed_metadata(self, tps: Iterable[Any]) -> dict[Any, str]:
-        """What :attr:`commit_metadata` gave each partition's committed offset (""
-        for an offset committed without); partitions never committed are left out."""
+    async def committed(self, tps: Iterable[Any]) -> dict[Any, tuple[int, str]]:
+        """Each partition's committed offset and what :attr:`commit_metadata` (or a
+        transaction) gave it ("" for an offset committed without); partitions never
+        committed are left out."""
         thread = self._thread
         assert isinstance(thread, ConsumerThread)
-        return await thread.committed_metadata(tps)
+        return await thread.committed(tps)
 
     async def _commit_offsets(self, offsets: Mapping[Any, int],
                               start_new_transaction: bool = True) -> bool:
