@@ -25,6 +25,7 @@ import faust
 import orjson
 from aiokafka.structs import OffsetAndMetadata
 from aiokafka.structs import TopicPartition as AioTopicPartition
+from faust.types import TP as FaustTP
 
 from segments.definitions import Definitions
 from segments.engine import Engine
@@ -276,6 +277,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         done = await txn.commit(offsets, settings.app_id)
         if offsets:
             committed_here[partition] = positions[partition]
+            app.consumer.committed_elsewhere(FaustTP(source_topic, partition))
         for writes, batches in done:
             if local is not None:  # this disk holds only what the broker committed
                 local.write(writes)

@@ -363,6 +363,11 @@ class BatchConsumer(faust_aiokafka.Consumer):
         return bool(await super()._commit_offsets(
             offsets, start_new_transaction=start_new_transaction))
 
+    def committed_elsewhere(self, tp: Any) -> None:
+        """A handler committed ``tp``'s offset itself (a transaction): Faust's
+        slow-commit warnings look at when each partition last committed."""
+        self._thread.tp_last_committed_at[tp] = time.monotonic()
+
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
