@@ -1,7 +1,8 @@
 """Drain throughput side by side: the client's floor, Faust, segstream, Quix Streams.
 
     .venv/bin/python bench/throughput.py [--rounds 3] [--events 200000] [--quix]
-        [--only aiokafka,faust,worker,worker-memory,worker-no-models,quix] [--offline]
+        [--only aiokafka,faust,worker,worker-memory,worker-no-models,worker-exactly-once,quix]
+        [--offline]
         [--out r.json]
 
 Every system drains the same pre-loaded topic (3 partitions, keyed by customer id
@@ -16,6 +17,9 @@ from a fresh topic and consumer group, so nothing is shared but the machine:
   the online models on / off (``--no-models``), event-time clock, its tables in
   RocksDB (the default store);
 - ``worker-memory``: the same with ``--store memory``, Faust's in-memory tables;
+- ``worker-exactly-once``: ``worker`` with ``--guarantee exactly-once``: a Kafka
+  transaction per batch of each partition (outputs, changelog, offsets), the cost
+  of exactly-once against ``worker`` (at-least-once) in the same run;
 - ``worker-baseline`` (with ``--baseline TREE``): the worker of another checkout, for
   before/after figures from one run;
 - ``quix`` (with ``--quix``): Quix Streams 3.28 counting per key in its RocksDB state,
@@ -56,7 +60,7 @@ from tests.kafka_tools import Worker, segstream_command  # noqa: E402
 BOOTSTRAP = os.environ.get("SEGSTREAM_BOOTSTRAP", "127.0.0.1:9092")
 PARTITIONS = 3
 SYSTEMS = ("aiokafka", "faust", "worker", "worker-memory", "worker-no-models",
-           "worker-baseline", "quix")
+           "worker-exactly-once", "worker-baseline", "quix")
 QUIX_VERSION = "3.28.1"
 CACHE = ROOT / ".bench-cache"
 
@@ -214,9 +218,11 @@ def drain_child(system: str, topic: str, count: int, work: Path, python: str) ->
 
 def drain_worker(prefix: str, count: int, work: Path, models: bool,
                  profile: Path | None = None, tree: Path | None = None,
-                 store: str | None = None) -> dict[str, float]:
+                 store: str | None = None, guarantee: str | None = None
+                 ) -> dict[str, float]:
     extra = ["--clock", "event", *([] if models else ["--no-models"]),
-             *([] if store is None else ["--store", store])]
+             *([] if store is None else ["--store", store]),
+             *([] if guarantee is None else ["--guarantee", guarantee])]
     env = None if tree is None else {"PYTHONPATH": str(tree)}
     worker = Worker(BOOTSTRAP, prefix, work, *extra, env=env).start(timeout=180)
     assert worker.process is not None
@@ -280,7 +286,9 @@ def run_once(system: str, log: Path, count: int, profile: Path | None = None,
             result = drain_worker(prefix, count, work,
                                   models=system != "worker-no-models", profile=profile,
                                   tree=baseline if system == "worker-baseline" else None,
-                                  store="memory" if system == "worker-memory" else None)
+                                  store="memory" if system == "worker-memory" else None,
+                                  guarantee=("exactly-once" if system == "worker-exactly-once"
+                                             else None))
         else:
             python = quix_python() if system == "quix" else sys.executable
             result = drain_child(system, topic, count, work, python)

@@ -14,6 +14,7 @@ which a worker taking the partition over resumes time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -22,6 +23,9 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka.structs import OffsetAndMetadata
+from aiokafka.structs import TopicPartition as AioTopicPartition
+from faust.types import TP as FaustTP
 
 from segments.definitions import Definitions
 from segments.engine import Engine
@@ -41,6 +45,7 @@ from streams.heap import HeapSettler
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.tables import LocalCopies, RocksTableStore, TableStore
+from streams.transactions import Fenced, PartitionTransactions, is_fenced
 from streams.write_order import WritesAfterOutputs
 
 __all__ = ["create_app"]
@@ -56,6 +61,9 @@ MAX_POLL_RECORDS = 2000
 # before the next starts, and the timer and web requests run in between
 SLICE_SECONDS = 0.02
 
+
+#: how soon a transactional producer retries (the Java client's 20 ms for this case)
+TRANSACTION_RETRY_MS = 20
 
 #: fault injection for the tests: the worker exits at once (code 86) when the Nth batch
 #: of changelog records is about to be sent, its outputs already acknowledged
@@ -200,7 +208,12 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         log.error("a record could not be produced: %r", future.exception())
         app.add_future(app.crash(future.exception()))
 
-    producer = faust_internals.BatchProducer(app.producer)
+    producer = faust_internals.BatchProducer(lambda: app.producer._ensure_producer())
+    source_topic = source.get_topic_name()
+    # exactly-once: a transactional producer per assigned interactions partition
+    txns = (PartitionTransactions(settings.app_id, source_topic, settings.app_id,
+                                  lambda tid: transactional_producer(app, settings, tid))
+            if settings.guarantee == "exactly-once" else None)
 
     # with RocksDB, changelog records are written to this disk as they are sent
     local = (LocalCopies({changelog_name: store.local, models_changelog: models_local})
@@ -224,9 +237,10 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         await writes_after.drained()
         await app.producer.flush()
 
-    async def emit(records: list[Output]) -> None:
+    async def emit(partition: int, records: list[Output]) -> None:
         """Produce the outputs, a batch per topic partition; the changelog writes follow
-        once they are acknowledged (:class:`WritesAfterOutputs`).
+        once they are acknowledged (:class:`WritesAfterOutputs`). Exactly-once: both
+        go into the open transaction of ``partition``, the partition they come from.
 
         Faust's ``send_soon`` goes through a buffer task and several wrappers per
         record, and even the producer's own ``send`` costs tens of µs each. A commit
@@ -238,10 +252,71 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             (output_names[record.topic], None,
              None if record.key is None else record.key.encode(), orjson.dumps(record.value))
             for record in records]
+        if txns is not None:
+            await send_in_transaction(partition, outgoing, writes)
+            return
         futures = await producer.send(outgoing) if outgoing else []
         for future in futures:
             future.add_done_callback(delivered)
         writes_after.after(futures, writes)
+
+    async def send_in_transaction(partition: int, outgoing: list[faust_internals.Outgoing],
+                                  writes: list[faust_internals.Outgoing]) -> None:
+        assert txns is not None
+        if not outgoing and not writes:
+            return
+        txn = txns.get(partition)
+        if txn is None:  # given up, or no longer assigned
+            raise Fenced(partition)
+        await txn.send(outgoing, writes)
+
+    async def commit(partition: int) -> None:
+        """Exactly-once: commit the partition's open transaction with the offset after
+        the records processed so far and the partition's mark there (under ``turn``,
+        between slices, where the three agree)."""
+        assert txns is not None
+        txn = txns.get(partition)
+        if txn is None or not txn.open:
+            return
+        offsets = {}
+        if partition in positions:  # something was processed in this assignment
+            mark = processor.partition(partition).mark().encode()
+            offsets[AioTopicPartition(source_topic, partition)] = OffsetAndMetadata(
+                positions[partition], mark)
+        done = await txn.commit(offsets, settings.app_id)
+        if offsets:
+            committed_here[partition] = positions[partition]
+            app.consumer.committed_elsewhere(FaustTP(source_topic, partition))
+        for writes, batches in done:
+            if local is not None:  # this disk holds only what the broker committed
+                local.write(writes)
+                local.sent(batches)
+
+    async def give_up(partition: int, exc: BaseException) -> None:
+        """A fenced partition: another worker owns it now. Drop what this one holds of
+        it (its in-memory state may be ahead of what was committed) and leave its
+        records alone until the group's next rebalance takes it away."""
+        assert txns is not None
+        if not txns.closing:
+            log.warning("partition %d: fenced (another worker took it over): giving it "
+                        "up (%s)", partition, type(exc).__name__)
+        await txns.give_up(partition)
+        positions.pop(partition, None)
+        committed_here.pop(partition, None)
+        processor.forget(partition)
+        store.forget(partition)
+        active.discard(partition)
+
+    async def guarded(partition: int, work: Callable[[], Awaitable[None]]) -> bool:
+        """``work``, giving the partition up if its producer was fenced; whether it ran."""
+        try:
+            await work()
+        except Exception as exc:
+            if txns is None or not is_fenced(exc):
+                raise
+            await give_up(partition, exc)
+            return False
+        return True
 
     # one lock orders the batches and the due-time ticks: each one's outputs are sent
     # (and its changelog records queued behind them) before the next one starts
@@ -253,6 +328,32 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         timer and the web server get the loop in between. A rebalance that begins
         between two slices stops it there (the partition may be someone else's now);
         how many records it processed."""
+        if txns is None:
+            return await process_slices(tp, records)
+        partition = tp.partition
+        txn = txns.get(partition)
+        if txn is None:  # given up: its owner reads it; the next rebalance revokes it
+            await asyncio.sleep(0.5)
+            return 0
+        expected = positions.get(partition)
+        if expected is not None and records[0].offset != expected:
+            # the transaction commits the offset after the last record processed: a
+            # batch that does not go on from there skips records (or a transactional
+            # producer upstream left markers: offsets it never hands out)
+            log.warning("partition %d: a batch starts at offset %d, not %d", partition,
+                        records[0].offset, expected)
+        done = 0
+
+        async def run() -> None:
+            nonlocal done
+            done = await process_slices(tp, records)
+            async with turn:
+                if txns.get(partition) is txn:  # not handed over meanwhile
+                    await commit(partition)
+
+        return done if await guarded(partition, run) else 0
+
+    async def process_slices(tp: Any, records: list[Any]) -> int:
         generation = app.consumer_generation_id
         done = 0
         while done < len(records):
@@ -275,7 +376,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                             # the event clock outran a BG/NBD fit (a backlog): wait for
                             # it with the loop free (web, heartbeats), not blocked on it
                             emitted += running.outputs
-                            await emit(emitted)
+                            await emit(tp.partition, emitted)
                             emitted = []
                             # (a failed fit raises nothing here: applying it keeps the
                             # parameters and says why, as without the wait)
@@ -285,9 +386,11 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                     done += 1
                     if finished >= until:
                         break
-                await emit(emitted)
-            positions[tp.partition] = next_offset = records[done - 1].offset + 1
-            marks.note(tp.partition, next_offset, processor.partition(tp.partition).mark())
+                await emit(tp.partition, emitted)
+                positions[tp.partition] = next_offset = records[done - 1].offset + 1
+            if txns is None:  # exactly-once commits the mark itself (commit)
+                marks.note(tp.partition, next_offset,
+                           processor.partition(tp.partition).mark())
             if done < len(records):
                 await asyncio.sleep(0)
         return done
@@ -299,11 +402,35 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         # to another worker: a write landing after its new owner read the changelog
         # could later shadow that owner's newer state of the key.
         async with turn:
-            await flush_everything()
+            if txns is None:
+                await flush_everything()
+                return
+            # exactly-once: commit what the open transactions hold, close the producers
+            partitions = {tp.partition for tp in revoked if tp.topic == source_topic}
+            await txns.revoke(partitions, commit)
+            for partition in partitions:
+                positions.pop(partition, None)
+
+    settling: list[Any] = []
+    # exactly-once: the offset this worker's last transaction committed, per partition
+    committed_here: dict[int, int] = {}
+
+    async def start_transactions(assigned: set[Any]) -> None:
+        """Before Faust reads the committed offsets: start (and so fence) the producers
+        of the partitions assigned, close those of the ones that are not."""
+        assert txns is not None
+        if not settling:  # app tasks start after the first recovery: this one ends it
+            settling.append(app.add_future(faust_internals.end_recovery_past_markers(app)))
+        partitions = {tp.partition for tp in assigned if tp.topic == source_topic}
+        async with turn:
+            for partition in set(txns.current) - partitions:
+                await txns.give_up(partition)
+            await txns.assign(partitions)
 
     app.transport.Consumer = faust_internals.BatchConsumer.handling(
-        {source.get_topic_name(): process}, before_commit=writes_after.drained,
-        commit_metadata=marks.metadata)
+        {source_topic: process}, before_commit=writes_after.drained,
+        commit_metadata=marks.metadata, acknowledges=txns is None,
+        before_assigned=None if txns is None else start_transactions)
     app.topics.add(source)  # subscribed without an agent: the batch path reads it
 
     @table.on_recover
@@ -315,18 +442,27 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                     if tp.topic == topic}
         for partition in active - assigned:
             processor.forget(partition)
+        committed = await app.consumer.committed(
+            [TP(topic, partition) for partition in sorted(assigned)])
         loaded = 0
         if isinstance(store, RocksTableStore):
             for partition in store.loaded() - assigned:
                 store.forget(partition)
+            if txns is not None:
+                # a partition held in memory that another worker committed since (this
+                # one was frozen past its session: it missed the rebalances between) is
+                # read again from this disk, which the recovery just brought up to date
+                for partition in store.loaded() & assigned:
+                    offset = committed.get(TP(topic, partition), (None, ""))[0]
+                    if offset != committed_here.get(partition):
+                        store.forget(partition)
             for partition in sorted(assigned):
                 loaded += store.load(partition)
         # processing resumes from the committed offsets, and time from their marks
         marks.clear()
-        committed = await app.consumer.committed_metadata(
-            [TP(topic, partition) for partition in sorted(assigned)])
         for partition in sorted(assigned):
-            metadata = committed.get(TP(topic, partition))
+            found = committed.get(TP(topic, partition))
+            metadata = None if found is None else found[1]
             start = UNCOMMITTED if metadata is None else PartitionMark.decode(metadata)
             if start is None:
                 log.warning("partition %d: its committed offset carries no mark (an "
@@ -355,9 +491,19 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         for partition in sorted(active):
             async with turn:
                 now = processor.now(partition, wall)
-                if now is not None:
-                    await emit(processor.tick(partition, now))
+                if now is None:
+                    continue
+                outputs = processor.tick(partition, now)
+                if txns is None:
+                    await emit(partition, outputs)
+                    continue
+                await guarded(partition, functools.partial(tick_in_transaction, partition,
+                                                           outputs))
         await checkpoint_models(force=False)
+
+    async def tick_in_transaction(partition: int, outputs: list[Output]) -> None:
+        await emit(partition, outputs)
+        await commit(partition)
 
     async def checkpoint_models(*, force: bool) -> None:
         for partition in sorted(active):
@@ -368,7 +514,19 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             key = checkpoint_key(partition)
             if models_local is None:
                 models_table.data[key] = snapshot  # the memory store (RocksDB: send_writes)
-            writes_after.after([], [(models_changelog, partition, key.encode(), snapshot)])
+            write: list[faust_internals.Outgoing] = [
+                (models_changelog, partition, key.encode(), snapshot)]
+            if txns is None:
+                writes_after.after([], write)
+                continue
+            async with turn:
+                await guarded(partition, functools.partial(checkpoint_in_transaction,
+                                                           partition, write))
+
+    async def checkpoint_in_transaction(partition: int,
+                                        write: list[faust_internals.Outgoing]) -> None:
+        await send_in_transaction(partition, [], write)
+        await commit(partition)
 
     web.install(app, processor, store, definitions, metrics)
 
@@ -386,6 +544,13 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         if not app.rebalancing:
             await checkpoint_models(force=True)
             await flush_everything()
+        if txns is not None:
+            async with turn:
+                for partition in sorted(txns.current):
+                    if not app.rebalancing:
+                        await guarded(partition, functools.partial(commit, partition))
+                txns.closing = True
+                await txns.close()
         if refits is not None:
             refits.shutdown(wait=False, cancel_futures=True)
         heap.uninstall()
@@ -396,3 +561,19 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             log.warning("partition %d: %s", partition, stats.as_dict())
 
     return app
+
+
+def transactional_producer(app: faust.App, settings: Settings,
+                           transactional_id: str) -> Any:
+    """A partition's transactional producer, connected as Faust's own producer is."""
+    from aiokafka import AIOKafkaProducer
+    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap, client_id=f"{transactional_id}-producer",
+        acks=-1, linger_ms=settings.linger_ms, max_request_size=DEAD_LETTER_MAX_BYTES,
+        transactional_id=transactional_id,
+        # a transaction begun right after a commit is often told CONCURRENT_TRANSACTIONS
+        # while the broker writes the last one's markers: retry soon, not after 100 ms
+        retry_backoff_ms=TRANSACTION_RETRY_MS,
+        **credentials_to_aiokafka_auth(app.conf.broker_credentials, app.conf.ssl_context))

@@ -33,6 +33,7 @@ from aiokafka.structs import OffsetAndMetadata
 from aiokafka.structs import TopicPartition as AioTopicPartition
 from faust.stores import memory as faust_memory
 from faust.stores import rocksdb as faust_rocksdb
+from faust.tables import recovery as faust_recovery
 from faust.tables.base import Collection as FaustTable
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -53,6 +54,7 @@ __all__ = [
     "RocksPartitions",
     "SentBatch",
     "check",
+    "end_recovery_past_markers",
     "rebuild_changelog_topic",
 ]
 
@@ -95,6 +97,7 @@ _ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (faust_consumer.Consumer, "_commit_offsets"),
     (faust_consumer.Consumer, "_new_offset"),
     (faust_consumer.Consumer, "on_partitions_revoked"),
+    (faust_consumer.Consumer, "on_partitions_assigned"),
     (faust_consumer.Consumer, "_n_acked"),
     (faust_consumer.Consumer, "perform_seek"),
     (faust_consumer.Consumer, "seek"),
@@ -109,9 +112,17 @@ _ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (faust_rocksdb.Store, "offset_key"),
     (faust_tuples, "ack_lock"),
     (faust_aiokafka.Producer, "_ensure_producer"),
+    (faust_recovery.Recovery, "_set_recovery_ended"),
+    (faust_recovery.Recovery, "flush_buffers"),
+    (faust_recovery.Recovery, "need_recovery"),
+    (faust_recovery.Recovery, "_build_highwaters"),
+    (faust_recovery.Recovery, "_seek_offsets"),
+    (faust_recovery.Recovery, "signal_recovery_end"),
+    (faust_aiokafka, "credentials_to_aiokafka_auth"),
     (aiokafka.AIOKafkaProducer, "create_batch"),
     (aiokafka.AIOKafkaProducer, "send_batch"),
     (aiokafka.AIOKafkaProducer, "partitions_for"),
+    (aiokafka.AIOKafkaProducer, "send_offsets_to_transaction"),
 )
 # (class, name): attributes its constructor sets on every instance
 _INSTANCE_ATTRIBUTES: tuple[tuple[type, str], ...] = (
@@ -123,9 +134,14 @@ _INSTANCE_ATTRIBUTES: tuple[tuple[type, str], ...] = (
     (faust_consumer.Consumer, "_commit_every"),
     (faust_consumer.Consumer, "_buffered_partitions"),
     (faust_consumer.Consumer, "_waiting_for_ack"),
+    (faust_recovery.Recovery, "active_highwaters"),
+    (faust_recovery.Recovery, "active_offsets"),
+    (faust_recovery.Recovery, "in_recovery"),
     (faust_memory.Store, "data"),
     (faust_memory.Store, "_key_partition"),
     (aiokafka.AIOKafkaConsumer, "_fetch_max_wait_ms"),
+    (aiokafka.AIOKafkaConsumer, "_isolation_level"),
+    (aiokafka.AIOKafkaProducer, "_txn_manager"),
     (aiokafka.AIOKafkaConsumer, "_fetcher"),
     (aiokafka.AIOKafkaConsumer, "_coordinator"),
     (faust_consumer.ThreadDelegateConsumer, "_thread"),
@@ -137,7 +153,9 @@ _PARAMETERS: tuple[tuple[Callable[..., Any], str], ...] = (
     (faust_aiokafka.AIOKafkaConsumerThread._fetch_records, "max_records"),
     (faust_consumer.Consumer._wait_next_records, "timeout"),
     (faust_consumer.Consumer._commit_offsets, "start_new_transaction"),
+    (faust_consumer.Consumer.on_partitions_assigned, "generation_id"),
     (aiokafka_fetcher.Fetcher.__init__, "fetch_max_wait_ms"),
+    (faust_recovery.Recovery._build_highwaters, "destination"),
 )
 
 
@@ -198,6 +216,11 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         _require(consumer, "_fetch_max_wait_ms")
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the fetcher starts
+        if getattr(self.consumer, "read_committed", False):
+            # exactly-once: changelogs (recovery, standbys) are written in transactions;
+            # Faust sets this only for its own processing_guarantee (not used here)
+            _require(consumer, "_isolation_level")
+            consumer._isolation_level = "read_committed"  # read when the fetcher starts
         return consumer
 
     async def _fetch_records(self, consumer: Any, active_partitions: set[Any],
@@ -239,17 +262,17 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             return False
         return True
 
-    async def committed_metadata(self, tps: Iterable[Any]) -> dict[Any, str]:
-        """The metadata committed with each partition's offset; a partition with no
+    async def committed(self, tps: Iterable[Any]) -> dict[Any, tuple[int, str]]:
+        """Each partition's committed offset and its metadata; a partition with no
         committed offset is left out."""
-        return dict(await self.call_thread(self._committed_metadata, list(tps)))
+        return dict(await self.call_thread(self._committed, list(tps)))
 
-    async def _committed_metadata(self, tps: list[Any]) -> dict[Any, str]:
+    async def _committed(self, tps: list[Any]) -> dict[Any, tuple[int, str]]:
         coordinator = self._ensure_consumer()._coordinator
         by_aiokafka = {AioTopicPartition(tp.topic, tp.partition): tp for tp in tps}
         found = await coordinator.fetch_committed_offsets(list(by_aiokafka))
-        return {by_aiokafka[tp]: value.metadata or "" for tp, value in found.items()
-                if tp in by_aiokafka}
+        return {by_aiokafka[tp]: (value.offset, value.metadata or "")
+                for tp, value in found.items() if tp in by_aiokafka and value.offset >= 0}
 
     def _fetch_only(self, consumer: Any, active: set[Any]) -> None:
         """Make the client fetch only what Faust reads: its "paused" partitions too.
@@ -295,25 +318,41 @@ class BatchConsumer(faust_aiokafka.Consumer):
     commit_metadata: CommitMetadata | None = None
     #: how many times partitions were revoked (a rebalance began)
     revocations = 0
+    #: False: the handlers commit their offsets themselves (in a Kafka transaction,
+    #: ``streams/transactions.py``): nothing is acknowledged, so Faust commits none
+    acknowledges = True
+    #: awaited with the assigned partitions before Faust's own assignment callbacks
+    #: (which read the committed offsets): exactly-once starts its producers there
+    before_assigned: Callable[[set[Any]], Awaitable[None]] | None = None
+    #: read the changelogs (recovery, standbys) with isolation_level read_committed
+    read_committed = False
 
     @classmethod
     def handling(cls, handlers: Mapping[str, BatchHandler], *,
                  before_commit: Callable[[], Awaitable[None]] | None = None,
-                 commit_metadata: CommitMetadata | None = None) -> type[BatchConsumer]:
-        """This consumer class with ``handlers`` (Faust builds the instance itself)."""
+                 commit_metadata: CommitMetadata | None = None,
+                 acknowledges: bool = True,
+                 before_assigned: Callable[[set[Any]], Awaitable[None]] | None = None,
+                 ) -> type[BatchConsumer]:
+        """This consumer class with ``handlers`` (Faust builds the instance itself);
+        ``acknowledges=False`` for handlers that commit in transactions."""
         def static(function: Any) -> Any:
             return None if function is None else staticmethod(function)
 
         return type(cls.__name__, (cls,), {"batch_handlers": dict(handlers),
                                            "before_commit": static(before_commit),
-                                           "commit_metadata": static(commit_metadata)})
+                                           "commit_metadata": static(commit_metadata),
+                                           "acknowledges": acknowledges,
+                                           "read_committed": not acknowledges,
+                                           "before_assigned": static(before_assigned)})
 
-    async def committed_metadata(self, tps: Iterable[Any]) -> dict[Any, str]:
-        """What :attr:`commit_metadata` gave each partition's committed offset (""
-        for an offset committed without); partitions never committed are left out."""
+    async def committed(self, tps: Iterable[Any]) -> dict[Any, tuple[int, str]]:
+        """Each partition's committed offset and what :attr:`commit_metadata` (or a
+        transaction) gave it ("" for an offset committed without); partitions never
+        committed are left out."""
         thread = self._thread
         assert isinstance(thread, ConsumerThread)
-        return await thread.committed_metadata(tps)
+        return await thread.committed(tps)
 
     async def _commit_offsets(self, offsets: Mapping[Any, int],
                               start_new_transaction: bool = True) -> bool:
@@ -323,6 +362,11 @@ class BatchConsumer(faust_aiokafka.Consumer):
             await self.before_commit()
         return bool(await super()._commit_offsets(
             offsets, start_new_transaction=start_new_transaction))
+
+    def committed_elsewhere(self, tp: Any) -> None:
+        """A handler committed ``tp``'s offset itself (a transaction): Faust's
+        slow-commit warnings look at when each partition last committed."""
+        self._thread.tp_last_committed_at[tp] = time.monotonic()
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -414,7 +458,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
             return False
         if done:
             self._read_offset[tp] = fresh[done - 1].offset
-            self.acknowledge(tp, (record.offset for record in fresh[:done]))
+            if self.acknowledges:
+                self.acknowledge(tp, (record.offset for record in fresh[:done]))
         if done < len(fresh):  # a rebalance began: the rest is read again
             await self._fetch_again(tp, fresh[done:])
         return True
@@ -422,6 +467,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def on_partitions_revoked(self, revoked: set[Any]) -> None:
         self.revocations += 1  # before Faust forgets the partitions' offsets
         await super().on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[Any],
+                                     generation_id: int = 0) -> None:
+        if self.before_assigned is not None:
+            await self.before_assigned(assigned)
+        await super().on_partitions_assigned(assigned, generation_id=generation_id)
 
     async def _fetch_again(self, tp: Any, dropped: list[Any]) -> None:
         """Make sure the records of ``dropped`` (fetched, then left unprocessed: the
@@ -478,6 +529,68 @@ class BatchConsumer(faust_aiokafka.Consumer):
             await self.commit()
 
 
+#: how often the recovery of transactional changelogs is checked for its end
+RECOVERY_SETTLE_SECONDS = 0.25
+
+
+async def end_recovery_past_markers(app: Any) -> None:
+    """End a table recovery that only a transaction marker keeps going (exactly-once).
+
+    Faust's recovery is done when it has read a changelog partition's record just
+    below its end offset. A changelog written in transactions ends with a commit
+    marker (or an aborted transaction), which a read_committed consumer never
+    delivers: the recovery would wait for it forever. Faust handles that only for
+    its own processing_guarantee, after two 5 s timeouts. Here, while it reads (its
+    flow running): when the changelog queue is empty and a partition's fetch
+    position has passed its end twice in a row, with no record of it arriving in
+    between, what is left are markers and aborted records."""
+    recovery = app.tables.recovery
+    queue = app.tables.changelog_queue
+    passed: dict[Any, int | None] = {}  # tp -> its read offset when first seen passed
+    # only while it reads, from after it sought the active partitions to where their
+    # tables are: before, the client may have fetched ahead from anywhere
+    reading = [False]
+    build, seek = recovery._build_highwaters, recovery._seek_offsets
+
+    async def build_highwaters(consumer: Any, tps: Any, destination: Any,
+                               title: str) -> None:
+        if title == "active":
+            reading[0] = False
+        await build(consumer, tps, destination, title)
+
+    async def seek_offsets(consumer: Any, tps: Any, offsets: Any, title: str) -> None:
+        await seek(consumer, tps, offsets, title)
+        if title == "active":
+            reading[0] = True
+
+    recovery._build_highwaters, recovery._seek_offsets = build_highwaters, seek_offsets
+    while not app.should_stop:
+        await asyncio.sleep(RECOVERY_SETTLE_SECONDS)
+        if not (reading[0] and recovery.in_recovery and app.consumer.flow_active):
+            passed.clear()
+            continue
+        highwaters, offsets = recovery.active_highwaters, recovery.active_offsets
+        behind = [tp for tp, highwater in list(highwaters.items())
+                  if highwater is not None and highwater >= 0
+                  and (offsets.get(tp) is None or offsets[tp] < highwater)]
+        for tp in behind:
+            position = await app.consumer.position(tp)
+            seen = offsets.get(tp)
+            if position is None or position <= highwaters[tp] or not queue.empty():
+                passed.pop(tp, None)
+            elif tp not in passed or passed[tp] != seen:
+                passed[tp] = seen
+            else:
+                offsets[tp] = highwaters[tp]
+                del passed[tp]
+        if (behind and queue.empty() and not recovery.need_recovery() and reading[0]
+                and recovery.in_recovery and app.consumer.flow_active):
+            # what Faust's _slurp_changelogs does on its next record or timeout
+            recovery.flush_buffers()
+            recovery._set_recovery_ended()
+            recovery.signal_recovery_end.set()
+
+
 def rebuild_changelog_topic(table: Any) -> None:
     """Rebuild a table's changelog topic after its codecs were changed.
 
@@ -509,8 +622,8 @@ class BatchProducer:
     a random partition (as ``send`` would). The producer's ``flush``, which Faust calls
     before every commit, waits for these batches like any other."""
 
-    def __init__(self, producer: Any) -> None:
-        self._faust = producer
+    def __init__(self, client: Callable[[], Any]) -> None:
+        self._client = client  # the aiokafka producer (Faust's, or a transactional one)
         self._partitions: dict[str, int] = {}
 
     async def send(self, records: Iterable[Outgoing]) -> list[asyncio.Future[Any]]:
@@ -520,7 +633,7 @@ class BatchProducer:
     async def send_batches(self, records: Iterable[Outgoing]) -> list[SentBatch]:
         """Queue ``records`` in order; each batch's future (its result's offset is
         the batch's first), topic, partition and number of records."""
-        client = self._faust._ensure_producer()
+        client = self._client()
         groups: dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]] = {}
         for topic, partition, key, value in records:
             if partition is None:

@@ -49,6 +49,10 @@ class Settings:
     # a partition's models are checkpointed after this many updates, or this long
     checkpoint_updates: int = 1000
     checkpoint_seconds: float = 30.0
+    # at-least-once: outputs, then changelog, then offsets (a crash repeats outputs);
+    # exactly-once: each batch's outputs, changelog records and offsets in one Kafka
+    # transaction (streams/transactions.py)
+    guarantee: Literal["at-least-once", "exactly-once"] = "at-least-once"
     models: bool = True  # the online models (segments.models); off: their features are null
     loglevel: str = "warning"
 

@@ -72,6 +72,13 @@ class TableStore:
     def partition_of(self, key: str) -> int | None:
         return self._partitions.get(key)
 
+    def forget(self, partition: int) -> None:
+        """Drop a partition's states from memory (RocksDB: its database stays)."""
+        owner = self._partitions
+        for key in [k for k, p in owner.items() if p == partition]:
+            del owner[key]
+            self._data.pop(key, None)
+
     def items(self, partition: int) -> Iterator[tuple[str, CustomerState]]:
         owner = self._partitions
         for key, state in list(self._data.items()):
@@ -111,12 +118,8 @@ class RocksTableStore(TableStore):
         return count
 
     def forget(self, partition: int) -> None:
-        """Drop a partition taken away from memory (its database stays on disk)."""
         self._loaded.discard(partition)
-        owner = self._partitions
-        for key in [k for k, p in owner.items() if p == partition]:
-            del owner[key]
-            self._data.pop(key, None)
+        super().forget(partition)
 
     def loaded(self) -> frozenset[int]:
         return frozenset(self._loaded)

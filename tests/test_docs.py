@@ -21,12 +21,16 @@ def security_section() -> str:
 
 
 def test_the_readme_acls_are_the_ones_the_code_needs() -> None:
-    from streams.client.acls import WORKER, kafka_acls, markdown_table
+    from streams.client.acls import WORKER, WORKER_EXACTLY_ONCE, kafka_acls, markdown_table
     from streams.settings import Settings
 
     section = security_section()
     assert markdown_table(Settings()) in section
     assert "\n".join(kafka_acls(WORKER, Settings(), "User:segstream")) in section
+    # exactly-once: the worker's lines and one more, its transactional ids
+    extra = kafka_acls(WORKER_EXACTLY_ONCE, Settings(), "User:segstream")
+    assert extra[:-1] == kafka_acls(WORKER, Settings(), "User:segstream")
+    assert f"```sh\n{extra[-1]}\n```" in section
 
 
 def test_each_client_properties_example_in_the_readme_loads(

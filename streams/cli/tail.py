@@ -7,7 +7,7 @@ import sys
 from typing import IO
 
 from streams.cli.common import Commands, add_connection, connection
-from streams.client.tail import TOPICS, Filters, follow
+from streams.client.tail import ISOLATION_LEVELS, TOPICS, Filters, follow
 from streams.errors import UserError
 
 __all__ = ["add_parser", "add_tail_arguments", "run_tail"]
@@ -48,6 +48,11 @@ def add_tail_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after N records")
     parser.add_argument("--idle", type=float, default=None, metavar="SECONDS",
                         help="stop after this many seconds without a new record")
+    parser.add_argument("--isolation", choices=ISOLATION_LEVELS, default="read_committed",
+                        help="read_committed (default): only records of committed "
+                        "transactions, each output once with a worker run with "
+                        "--guarantee exactly-once; read_uncommitted: also records of "
+                        "open and aborted ones")
 
 
 def run_tail(args: argparse.Namespace, out: IO[str] | None = None) -> int:
@@ -63,5 +68,6 @@ def run_tail(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     settings = connection(args)
     follow(settings.bootstrap, settings.topic(args.topic), filters,
            table=fmt == "table", count=args.count, idle=args.idle,
-           from_beginning=args.from_beginning, out=out, kafka=settings.kafka)
+           from_beginning=args.from_beginning, out=out, kafka=settings.kafka,
+           isolation=args.isolation)
     return 0

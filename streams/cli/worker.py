@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import fcntl
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -26,12 +27,21 @@ from streams.cli.common import (
 from streams.errors import UserError
 
 STORES = ("rocksdb", "memory")
+GUARANTEES = ("at-least-once", "exactly-once")
 
 
-def store_kind(text: str) -> str:
-    if text not in STORES:
-        raise argparse.ArgumentTypeError(f"must be one of {', '.join(STORES)}, not {text!r}")
-    return text
+def one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    """An argparse type accepting one of ``choices`` (also from the environment)."""
+    def kind(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(
+                f"must be one of {', '.join(choices)}, not {text!r}")
+        return text
+
+    return kind
+
+
+store_kind = one_of(STORES)
 
 __all__ = ["add_parser", "run_worker"]
 
@@ -49,6 +59,13 @@ def add_parser(commands: Commands) -> None:
                         help="rocksdb (default): the tables on disk under --data-dir, and a "
                         "restart there reads only the changelog written since; memory: a "
                         "restart reads the whole changelog (SEGSTREAM_STORE)")
+    worker.add_argument("--guarantee", type=one_of(GUARANTEES),
+                        default=env("GUARANTEE", "at-least-once"),
+                        help="at-least-once (default): a crash may repeat outputs, with "
+                        "the same ids and values; exactly-once: each batch's outputs, "
+                        "changelog records and offsets commit in one Kafka transaction, "
+                        "so read_committed consumers see every change_id and trigger_id "
+                        "once (SEGSTREAM_GUARANTEE; needs the transactional-id ACLs)")
     worker.add_argument("--web-host", default=env("WEB_HOST", "127.0.0.1"),
                         help="address of the worker's HTTP API (SEGSTREAM_WEB_HOST)")
     worker.add_argument("--web-advertise", default=env("WEB_ADVERTISE", None),
@@ -163,7 +180,8 @@ def run_worker(args: argparse.Namespace) -> int:
         checkpoint_seconds=args.model_checkpoint_seconds, models=args.models,
         session_timeout=args.session_timeout, standby_replicas=args.standby_replicas,
         web_token=token(args, "web-token"), metrics_token=token(args, "metrics-token"),
-        web_cert=args.web_cert, web_key=args.web_key, web_ca=args.web_ca)
+        web_cert=args.web_cert, web_key=args.web_key, web_ca=args.web_ca,
+        guarantee=args.guarantee)
     web_auth.check(settings)  # a bad certificate in one line, before any connection
     definitions = load_definitions_file(args.definitions)
     lock = lock_data_dir(settings.data_dir)  # noqa: F841 - held until the process exits

@@ -14,7 +14,7 @@ $acl --operation Read --operation Describe --topic prod-interactions
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from segments.records import INTERACTIONS, OUTPUT_TOPICS
@@ -23,7 +23,8 @@ from streams.client.group import COORDINATOR_WAIT_S
 from streams.errors import UserError
 from streams.settings import Settings
 
-__all__ = ["COMMANDS", "WORKER", "Grant", "check_access", "grants", "kafka_acls",
+__all__ = ["COMMANDS", "WORKER", "WORKER_EXACTLY_ONCE", "Grant", "check_access", "grants",
+           "kafka_acls",
            "markdown_table", "missing"]
 
 TOPIC_AUTHORIZATION_FAILED = 29  # Kafka's error code
@@ -33,14 +34,17 @@ TOPIC_AUTHORIZATION_FAILED = 29  # Kafka's error code
 class Grant:
     """Operations on one resource (a literal name, or every name with a prefix)."""
 
-    resource: Literal["topic", "group", "cluster"]
+    resource: Literal["topic", "group", "cluster", "transactional_id"]
     name: str
     operations: tuple[str, ...]  # Kafka's names: Read, Write, Create, Describe, ...
     prefixed: bool = False
 
 
 WORKER = "worker"
-COMMANDS = (WORKER, "replay", "tail", "topics create", "topics describe")
+#: the worker with --guarantee exactly-once: the worker's rights and its transactions'
+WORKER_EXACTLY_ONCE = "worker --guarantee exactly-once"
+COMMANDS = (WORKER, WORKER_EXACTLY_ONCE, "replay", "tail", "topics create",
+            "topics describe")
 
 
 def grants(command: str, settings: Settings) -> list[Grant]:
@@ -51,10 +55,18 @@ def grants(command: str, settings: Settings) -> list[Grant]:
     internal = Grant("topic", f"{settings.app_id}-", ("Read", "Write", "Describe", "Create"),
                      prefixed=True)
     if command == WORKER:
+        if settings.guarantee == "exactly-once":
+            return grants(WORKER_EXACTLY_ONCE, settings)
         return [Grant("topic", source, ("Read", "Describe")),
                 *(Grant("topic", name, ("Write", "Describe")) for name in outputs),
                 internal,
                 Grant("group", settings.app_id, ("Read", "Describe"))]
+    if command == WORKER_EXACTLY_ONCE:
+        # one transactional producer per input partition: <app id>-<topic>-<partition>
+        # (Write covers its idempotent writes: no cluster right since Kafka 3.0)
+        return [*grants(WORKER, replace(settings, guarantee="at-least-once")),
+                Grant("transactional_id", f"{settings.app_id}-", ("Write", "Describe"),
+                      prefixed=True)]
     if command == "replay":
         return [Grant("topic", source, ("Write", "Describe"))]
     if command == "tail":
@@ -78,7 +90,7 @@ def kafka_acls(command: str, settings: Settings, principal: str) -> list[str]:
     for grant in grants(command, settings):
         operations = " ".join(f"--operation {op}" for op in grant.operations)
         resource = ("--cluster" if grant.resource == "cluster"
-                    else f"--{grant.resource} {grant.name}")
+                    else f"--{grant.resource.replace('_', '-')} {grant.name}")
         pattern = " --resource-pattern-type prefixed" if grant.prefixed else ""
         lines.append(f"$acl {operations} {resource}{pattern}")
     return lines
@@ -90,9 +102,13 @@ def markdown_table(settings: Settings) -> str:
     rows = ["| command | operations | on |", "|---|---|---|"]
     for command in COMMANDS:
         together: dict[tuple[str, ...], list[str]] = {}
-        for grant in grants(command, settings):
+        wanted = grants(command, settings)
+        if command == WORKER_EXACTLY_ONCE:  # what it needs besides the worker's rights
+            wanted = [g for g in wanted if g not in grants(WORKER, settings)]
+        for grant in wanted:
             name = "the cluster" if grant.resource == "cluster" else (
-                f"{grant.resource} `{grant.name}`" + ("…" if grant.prefixed else ""))
+                f"{grant.resource.replace('_', ' ')} `{grant.name}`"
+                + ("…" if grant.prefixed else ""))
             together.setdefault(grant.operations, []).append(name)
         rows += [f"| `segstream {command}` | {', '.join(operations)} | {', '.join(names)} |"
                  for operations, names in together.items()]
@@ -132,7 +148,31 @@ def missing(command: str, settings: Settings, client: Any) -> list[str]:
         if allowed is not None:
             found += [f"{op} on group {grant.name}" for op in grant.operations
                       if _operation(op) not in allowed]
+    for grant in (g for g in wanted if g.resource == "transactional_id"):
+        if not _transactions_allowed(settings, f"{grant.name}access-check"):
+            found += [f"{op} on transactional ids {grant.name}* (prefixed)"
+                      for op in grant.operations]
     return found
+
+
+def _transactions_allowed(settings: Settings, transactional_id: str) -> bool:
+    """Whether this principal may use ``transactional_id``: the broker tells only when
+    a producer registers it (InitProducerId). A probe id of its own, so that no
+    partition's producer is fenced by the check."""
+    from kafka import KafkaProducer
+    from kafka.errors import AuthorizationError
+
+    from streams.client.connect import client_settings
+
+    producer = KafkaProducer(**client_settings(settings), transactional_id=transactional_id,
+                             client_id="segstream-access-check", max_block_ms=30_000)
+    try:
+        producer.init_transactions()
+    except AuthorizationError:  # on the transactional id (or, an older broker, cluster)
+        return False
+    finally:
+        producer.close(timeout=5)
+    return True
 
 
 def _group_operations(client: Any, group: str) -> list[str] | None:

@@ -23,10 +23,13 @@ from streams.errors import UserError
 from streams.kafka_config import KafkaConfig
 from streams.settings import Settings
 
-__all__ = ["TOPICS", "Filters", "follow", "keep", "render"]
+__all__ = ["ISOLATION_LEVELS", "TOPICS", "Filters", "follow", "keep", "render"]
 
 # the output topics, in the order the help lists them
 TOPICS = (MICRO_MOMENTS, MICRO_MOMENTS_SUPPRESSED, SEGMENT_CHANGES, DEAD_LETTERS)
+# Kafka's isolation levels: read_committed skips the records of open and aborted
+# transactions (a worker with --guarantee exactly-once writes in transactions)
+ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,7 +81,8 @@ def render(value: dict[str, Any]) -> str:
             f"{value.get('detail', '')[:80]}")
 
 
-def _consumer(settings: Settings, topic: str, from_beginning: bool) -> Any:
+def _consumer(settings: Settings, topic: str, from_beginning: bool,
+              isolation: str = "read_committed") -> Any:
     from kafka import KafkaConsumer, TopicPartition
 
     from streams.client.connect import client_settings, explained
@@ -89,6 +93,7 @@ def _consumer(settings: Settings, topic: str, from_beginning: bool) -> Any:
         consumer = KafkaConsumer(**client_settings(settings), group_id=None,
                                  enable_auto_commit=False, fetch_max_wait_ms=100,
                                  request_timeout_ms=15_000, client_id="segstream-tail",
+                                 isolation_level=isolation,
                                  bootstrap_timeout_ms=CONNECT_TIMEOUT_MS)
         partitions = consumer.partitions_for_topic(topic)
     if not partitions:
@@ -111,13 +116,13 @@ def _consumer(settings: Settings, topic: str, from_beginning: bool) -> Any:
 def follow(bootstrap: str, topic: str, filters: Filters, *, table: bool,
            count: int | None = None, idle: float | None = None,
            from_beginning: bool = False, out: IO[str],
-           kafka: KafkaConfig | None = None) -> None:
+           kafka: KafkaConfig | None = None, isolation: str = "read_committed") -> None:
     """Print the records of ``topic`` (its deployed name) at ``bootstrap``, connected as
     ``kafka`` says (default: PLAINTEXT), that pass ``filters`` to ``out`` until ``count``
     are shown, ``idle`` seconds pass without one, or Ctrl-C; then the summary line to
-    stderr."""
+    stderr. ``isolation``: one of :data:`ISOLATION_LEVELS`."""
     consumer = _consumer(Settings(bootstrap=bootstrap, kafka=kafka or KafkaConfig()), topic,
-                         from_beginning)
+                         from_beginning, isolation)
     show: Callable[[dict[str, Any], bytes], str] = (
         (lambda value, raw: render(value)) if table
         else (lambda value, raw: raw.decode("utf-8", "replace")))

@@ -33,7 +33,6 @@ import orjson
 import pytest
 
 from segments.definitions import DEFAULT_PATH, parse_definitions
-from segments.engine import Engine
 from segments.partition import PartitionMark
 from streams.client.topics import ensure_topics
 from streams.settings import Settings
@@ -47,6 +46,7 @@ from tests.kafka_tools import (
     produce,
     record_id,
     wait_committed,
+    without_model_decisions,
     write_simulated_log,
 )
 
@@ -86,14 +86,7 @@ def test_a_group_that_changes_mid_stream_loses_nothing_and_repeats_identically(
     definitions = parse_definitions(DEFAULT_PATH.read_text())
     out = io.BytesIO()
     replay_offline([log_path], definitions, out, partitions=PARTITIONS)
-    model_segments = Engine(definitions).model_segments
-
-    def comparable(value: dict[str, Any]) -> bytes | None:
-        """The record without what the models decided; None: a model segment's own."""
-        if value.get("segment") in model_segments:
-            return None
-        kept = [name for name in value["segments"] if name not in model_segments]
-        return orjson.dumps({**value, "segments": kept}, option=orjson.OPT_SORT_KEYS)
+    comparable = without_model_decisions(definitions)
 
     offline = {record_id(v): comparable(v) for v in map(orjson.loads,
                                                          out.getvalue().splitlines())}

@@ -228,6 +228,10 @@ def test_each_refused_connection_is_one_line_exit_2_and_no_hang(
     ok("topics", "create", "--kafka-config", broker.properties("admin"), "--topic-prefix",
        prefix)
     broker.grant(Settings(topic_prefix=prefix), "worker", skip=("group", "Read"))
+    # an exactly-once worker granted only what an at-least-once one needs
+    eos = f"{prefix}eos-"
+    ok("topics", "create", "--kafka-config", broker.properties("admin"), "--topic-prefix", eos)
+    broker.grant(Settings(topic_prefix=eos), "worker")
 
     def worker(config: Path, *extra: str) -> list[str | Path]:
         return ["worker", "--kafka-config", config, "--data-dir", tmp_path / str(free_port()),
@@ -262,6 +266,10 @@ def test_each_refused_connection_is_one_line_exit_2_and_no_hang(
          f"{broker.properties('sasl-plaintext')}): the listener does not expect SASL"),
         ("a missing ACL", worker(scram256, "--topic-prefix", prefix),
          f"user segstream lacks Read on group {prefix}segstream at {sasl_ssl}"),
+        ("no transactional-id ACL", worker(scram256, "--topic-prefix", eos, "--guarantee",
+                                           "exactly-once"),
+         f"user segstream lacks Write on transactional ids {eos}segstream-* (prefixed); "
+         f"Describe on transactional ids {eos}segstream-* (prefixed) at {sasl_ssl}"),
         ("no such configuration file", worker(tmp_path / "absent.properties"),
          f"{tmp_path / 'absent.properties'}: no such Kafka client configuration file"),
         ("a bad key", ["replay", log_path, "--kafka-config", bad_key],
