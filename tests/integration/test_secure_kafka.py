@@ -174,6 +174,32 @@ def test_the_pipeline_over_sasl_ssl_as_a_least_privileged_user_equals_the_offlin
         assert not [out for out in outputs if secret in out]
 
 
+def test_exactly_once_over_sasl_ssl_with_only_the_transactional_grants(
+        broker: SecureBroker, prefix: str, tmp_path: Path) -> None:
+    """The transactional producers connect as the worker's user and need no more than
+    acls.py's exactly-once rows; a read_committed consumer sees each output once."""
+    log_path = tmp_path / "log.jsonl"
+    write_simulated_log(log_path, customers=12, days=20, seed=67, start=START)
+    offline = offline_records(log_path, partitions=3)
+    settings = Settings(topic_prefix=prefix, guarantee="exactly-once")
+    scram512 = broker.properties("sasl-ssl-scram-sha-512")
+    ok("topics", "create", "--kafka-config", broker.properties("admin"), "--topic-prefix",
+       prefix)
+    broker.grant(settings, "worker --guarantee exactly-once", "replay", "tail")
+    with running_worker(broker.address(2), prefix, tmp_path, "--clock", "event",
+                        "--partitions", "3", "--kafka-config", str(scram512),
+                        "--guarantee", "exactly-once"):
+        ok("replay", log_path, "--kafka-config", scram512, "--no-progress",
+           "--topic-prefix", prefix)
+        client = broker.client("sasl-ssl-scram-sha-512")
+        wait_committed(broker.address(2), f"{prefix}segstream", f"{prefix}interactions",
+                       timeout=120, **client)
+        records = consume(broker.address(2), [f"{prefix}{t}" for t in RECORD_TOPICS],
+                          count=len(offline), timeout=60, settle=2.0, **client)
+    assert_same_records(records, offline)
+    assert len(records) == len(offline)  # read_committed: not one repeat
+
+
 def test_mutual_tls_one_way_tls_and_sasl_plaintext(broker: SecureBroker, prefix: str,
                                                    tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
