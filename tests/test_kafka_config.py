@@ -269,3 +269,15 @@ def test_a_host_name_mismatch_is_named() -> None:
 def test_a_missing_store_is_a_missing_file(load: Callable[[str], KafkaConfig]) -> None:
     assert refused(load, "security.protocol=SSL\nssl.truststore.location=/no/trust.jks\n") == (
         ":2: ssl.truststore.location: no such file /no/trust.jks")
+
+
+def test_a_connection_closed_during_sasl_names_the_credentials_not_the_protocol() -> None:
+    from kafka.errors import KafkaConnectionError
+
+    closed = KafkaConnectionError("socket disconnected")
+    sasl = KafkaConfig(protocol="SASL_SSL", mechanism="SCRAM-SHA-512", username="ann")
+    assert reason([closed], sasl, "10.0.0.1:9093") == (
+        "the broker closed the connection during SASL authentication: a wrong user or "
+        "password, or SCRAM-SHA-512 not enabled on this listener?")
+    assert reason([closed], KafkaConfig(protocol="SSL"), "10.0.0.1:9093") == (
+        "the broker closed the connection: does security.protocol (SSL) match the listener?")

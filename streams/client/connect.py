@@ -154,6 +154,9 @@ def reason(errors: Sequence[BaseException], config: KafkaConfig, bootstrap: str)
         if not config.protocol.endswith("SSL") and speaks_tls(bootstrap):
             return (f"the broker expects TLS on this port: security.protocol is "
                     f"{config.protocol}, set SSL or SASL_SSL (--kafka-config)")
+        if config.sasl:  # TLS (if any) went through: the SASL exchange did not
+            return ("the broker closed the connection during SASL authentication: a wrong "
+                    f"user or password, or {config.mechanism} not enabled on this listener?")
         return (f"the broker closed the connection: does security.protocol "
                 f"({config.protocol}) match the listener?")
     if find("ECONNREFUSED", "Connection refused"):
