@@ -62,6 +62,7 @@ def test_table_ranks_each_baseline_in_the_direction_of_the_label() -> None:
     assert rows[2].split("|")[3:6] == [" **1.000** ", " 1.000 ", " 1.000 "]
 
 
+@pytest.mark.timeout(900)  # a whole replay of the log: minutes on a loaded 2-core machine
 def test_online_retail_models_beat_recency_and_static_rfm(
         data_file: Callable[[str], Path]) -> None:
     source = data_file("online-retail-ii/online_retail_ii.parquet")
