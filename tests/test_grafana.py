@@ -73,8 +73,9 @@ def _queries(document: dict[str, Any]) -> list[tuple[str, str]]:
 def metric_selectors(expr: str) -> list[tuple[str, set[str]]]:
     """Each metric name in ``expr`` with the label names its matchers read.
 
-    >>> metric_selectors('sum by (reason) (rate(a_total{x="1",y!~"b"}[5m])) / b')
-    [('a_total', {'x', 'y'}), ('b', set())]
+    >>> [(name, sorted(labels)) for name, labels in metric_selectors(
+    ...     'sum by (reason) (rate(a_total{x="1",y!~"b"}[5m])) / b')]
+    [('a_total', ['x', 'y']), ('b', [])]
     >>> metric_selectors('label_values(up_total, instance)')
     [('up_total', set())]
     """
