@@ -23,10 +23,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     bad_toml.write_text('[segments.x]\nwhen = "purchases_totl > 1"\n')
     csv = root / "not.parquet"
     csv.write_text("a,b\n1,2\n")
+    bad_record = root / "outputs.jsonl"
+    bad_record.write_text('{"schema": "segment-change/1-0-0", "customer_id": "c1"}\n')
     kafka = root / "client.properties"
     kafka.write_text("security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n")
     return {"log": log, "bad_toml": bad_toml, "csv": csv, "missing": root / "missing.jsonl",
-            "kafka": kafka}
+            "kafka": kafka, "bad_record": bad_record}
 
 
 CASES = [
@@ -64,6 +66,8 @@ CASES = [
                             "--out", "r.html"], "no such definitions file"),
     ("report out in no directory", ["report", "--events", "{log}", "--out",
                                     "{missing}/r.html"], "not a file in an existing directory"),
+    ("report bad outputs record", ["report", "--outputs", "{bad_record}", "--out", "r.html"],
+     "outputs.jsonl:1: a segment-change/1-0-0 record without 'segment'"),
     ("report bad window", ["report", "--events", "{log}", "--window", "soon", "--out",
                            "r.html"], "--window"),
     ("tail unknown topic", ["tail", "orders"], "unknown topic 'orders'"),

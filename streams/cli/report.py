@@ -12,7 +12,7 @@ import time
 from contextlib import ExitStack
 from itertools import chain
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from segments.definitions import Definitions
 from streams.cli.common import Commands, add_definitions, load_definitions_file, parse_timestamp
@@ -20,6 +20,9 @@ from streams.cli.lift import add_window_arguments, parse_window
 from streams.cli.replay import add_engine_arguments, run_offline
 from streams.errors import UserError
 from streams.tools.eventlog import read_jsonl
+
+if TYPE_CHECKING:
+    from streams.tools.report import ReportBuilder
 
 __all__ = ["add_parser", "run_report"]
 
@@ -91,7 +94,7 @@ def _say(text: str, progress: bool) -> None:
 
 
 def _replay(args: argparse.Namespace, definitions: Definitions, progress: bool,
-            save: IO[bytes] | None) -> tuple[Any, dict[str, Any]]:
+            save: IO[bytes] | None) -> tuple[ReportBuilder, dict[str, Any]]:
     from streams.tools.report import LineSink, ReportBuilder
 
     builder = ReportBuilder(definitions)
@@ -101,14 +104,18 @@ def _replay(args: argparse.Namespace, definitions: Definitions, progress: bool,
     return builder, summary
 
 
-def _read(paths: list[Path], definitions: Definitions, progress: bool) -> Any:
-    from streams.tools.report import ReportBuilder
+def _read(paths: list[Path], definitions: Definitions, progress: bool) -> ReportBuilder:
+    from streams.tools.report import BadRecord, ReportBuilder
 
     builder = ReportBuilder(definitions)
-    for n, record in enumerate(chain.from_iterable(read_jsonl(p) for p in paths), 1):
-        builder.add(record)
-        if progress and n % 100_000 == 0:
-            _say(f"{n:,} output records read", progress)
+    for path in paths:
+        for line, record in enumerate(read_jsonl(path), 1):
+            try:
+                builder.add(record)
+            except BadRecord as exc:
+                raise UserError(f"{path}:{line}: {exc}") from None
+            if progress and builder.records % 100_000 == 0:
+                _say(f"{builder.records:,} output records read", progress)
     return builder
 
 

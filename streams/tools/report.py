@@ -33,19 +33,20 @@ What is counted, from the records a worker or ``segstream replay --offline`` wri
 from __future__ import annotations
 
 import io
-import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
+import orjson
+
 from segments.definitions import Definitions
 from segments.timefmt import TimestampError, parse_ts
 from streams.tools.lift import DEFAULT_WINDOW_MS, MomentLift, lift_report
 
-__all__ = ["DURATION_BINS", "HOURLY_UP_TO_MS", "Comparison", "Report", "ReportBuilder",
-           "compare", "duration_bin", "segment_groups"]
+__all__ = ["DURATION_BINS", "HOURLY_UP_TO_MS", "BadRecord", "Comparison", "LineSink", "Report",
+           "ReportBuilder", "compare", "duration_bin", "segment_groups"]
 
 HOURLY_UP_TO_MS = 2 * 86_400_000   # a log this short is bucketed by hour, not by day
 _MINUTE = 60_000
@@ -102,6 +103,10 @@ def segment_groups(definitions: Definitions | None, segments: Iterable[str]
     if unknown:
         groups["not in the definitions"] = unknown
     return groups
+
+
+class BadRecord(ValueError):
+    """An output record of a known schema that lacks what the report reads."""
 
 
 @dataclass
@@ -188,10 +193,7 @@ class ReportBuilder:
         self.found: dict[str, Counter[int]] = {}    # moment -> event-to-trigger bins
 
     def _hour(self, at: str) -> _Hour:
-        try:
-            instant = parse_ts(at)
-        except TimestampError as exc:
-            raise ValueError(f"an output record with at={at!r}: {exc}") from exc
+        instant = parse_ts(at)
         if self.first is None or instant < self.first:
             self.first = instant
         if self.last is None or instant > self.last:
@@ -203,11 +205,20 @@ class ReportBuilder:
         return hour
 
     def add(self, record: dict[str, Any]) -> None:
-        """Count one output record; records of other kinds are left out."""
+        """Count one output record; records of other kinds are left out. A record of a
+        known schema without the fields it needs is a :class:`BadRecord`."""
         self.records += 1
         schema = record.get("schema")
         if not isinstance(schema, str):
             return
+        try:
+            self._add(schema, record)
+        except KeyError as exc:
+            raise BadRecord(f"a {schema} record without {exc}") from None
+        except (TypeError, ValueError, TimestampError) as exc:
+            raise BadRecord(f"a {schema} record that cannot be read: {exc}") from None
+
+    def _add(self, schema: str, record: dict[str, Any]) -> None:
         version = record.get("definitions_version")
         if isinstance(version, str):
             self.versions.add(version)
@@ -397,15 +408,10 @@ class LineSink(io.RawIOBase):
     each complete line goes to ``builder`` as it is written, so a long replay is
     never held in memory (and, with ``copy``, also to a file)."""
 
-    def __init__(self, builder: ReportBuilder, copy: IO[bytes] | None = None,
-                 progress: bool = False) -> None:
-        import orjson
-
-        self.loads = orjson.loads
+    def __init__(self, builder: ReportBuilder, copy: IO[bytes] | None = None) -> None:
         self.builder = builder
         self.copy = copy
         self.pending = b""
-        self.progress = progress
 
     def writable(self) -> bool:
         return True
@@ -418,18 +424,13 @@ class LineSink(io.RawIOBase):
         self.pending = lines.pop()
         for line in lines:
             if line:
-                self.builder.add(self.loads(line))
+                self.builder.add(orjson.loads(line))
         return len(data)
 
     def flush(self) -> None:
         if self.pending:
-            self.builder.add(self.loads(self.pending))
+            self.builder.add(orjson.loads(self.pending))
             self.pending = b""
         if self.copy is not None:
             self.copy.flush()
 
-
-def progress_line(text: str, enabled: bool) -> None:
-    """One line of progress on stderr (the replay's own line ends before it)."""
-    if enabled:
-        print(text, file=sys.stderr, flush=True)
