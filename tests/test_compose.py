@@ -160,13 +160,13 @@ def test_prometheus_scrapes_every_worker_where_it_serves_metrics(
 def test_grafana_reads_prometheus_and_loads_the_dashboard(services: dict[str, Any]) -> None:
     grafana, prometheus = services["grafana"], services["prometheus"]
     mounts = _mounts(grafana)
-    provisioning = mounts["/etc/grafana/provisioning"]
-    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
-        "datasources"]
+    provisioning = "/etc/grafana/provisioning"
+    (source,) = yaml.safe_load((mounts[f"{provisioning}/datasources"] / "prometheus.yml"
+                                ).read_text())["datasources"]
     port = str(prometheus["ports"][0]).rsplit(":", 1)[-1]
     assert source["type"] == "prometheus" and source["url"] == f"http://prometheus:{port}"
-    (provider,) = yaml.safe_load((provisioning / "dashboards" / "segstream.yml").read_text())[
-        "providers"]
+    (provider,) = yaml.safe_load((mounts[f"{provisioning}/dashboards"] / "segstream.yml"
+                                  ).read_text())["providers"]
     dashboards = {t: p for t, p in mounts.items()
                   if Path(t).parent == Path(provider["options"]["path"])}
     assert [p.relative_to(ROOT) for p in dashboards.values()] == [
