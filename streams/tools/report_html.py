@@ -104,6 +104,10 @@ def _flows(report: Report) -> str:
 
 
 def _triggers(report: Report) -> str:
+    if not report.moments:
+        return _note("No micro-moment records in these outputs: no moment's condition held "
+                     "(the shipped moments start from views, searches, carts and content, "
+                     "which a purchases-only log lacks).")
     sent = go.Figure([go.Bar(x=report.buckets, y=report.sent_by_moment[m], name=m)
                       for m in report.moments])
     sent.update_layout(barmode="stack", title=f"Triggers sent per {_per(report)}, by moment")
@@ -283,7 +287,7 @@ def _summary(report: Report, title: str) -> str:
     dead = (_table(["dead letters by reason", "records"],
                    [(r, f"{n:,}") for r, n in report.dead_letters.items()])
             if report.dead_letters else "")
-    return f"<h1>{html.escape(title)}</h1>" + _table(["", ""], rows) + dead
+    return f"<h1>{html.escape(title)}</h1>" + _table(["the log", ""], rows) + dead
 
 
 def render(report: Report, comparison: Comparison | None = None, *,
