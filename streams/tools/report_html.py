@@ -44,8 +44,8 @@ _CONFIG = {"displaylogo": False, "responsive": True}
 _OUTCOME_COLOURS = {SENT: "#2ca02c", "holdout": "#7f7f7f"}
 
 
-def _figure(name: str, figure: go.Figure, height: int = 450) -> str:
-    figure.update_layout(height=height, margin={"t": 60, "l": 60, "r": 20, "b": 60},
+def _figure(name: str, figure: go.Figure, height: int = 450, top: int = 60) -> str:
+    figure.update_layout(height=height, margin={"t": top, "l": 60, "r": 20, "b": 60},
                          template="plotly_white")
     return str(pio.to_html(figure, full_html=False, include_plotlyjs=False,
                            div_id=name, config=_CONFIG))
@@ -80,7 +80,7 @@ def _sizes(report: Report) -> str:
                 legendgroup=title, legendgrouptitle_text=title), row=row, col=1)
     figure.update_layout(title=f"Customers in each segment at the end of each "
                          f"{_per(report)}", legend={"groupclick": "toggleitem"})
-    return _figure("segment-sizes", figure, height=max(450, 260 * len(groups)))
+    return _figure("segment-sizes", figure, height=max(450, 260 * len(groups)), top=100)
 
 
 def _flows(report: Report) -> str:
