@@ -23,10 +23,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     bad_toml.write_text('[segments.x]\nwhen = "purchases_totl > 1"\n')
     csv = root / "not.parquet"
     csv.write_text("a,b\n1,2\n")
+    bad_record = root / "outputs.jsonl"
+    bad_record.write_text('{"schema": "segment-change/1-0-0", "customer_id": "c1"}\n')
     kafka = root / "client.properties"
     kafka.write_text("security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\n")
     return {"log": log, "bad_toml": bad_toml, "csv": csv, "missing": root / "missing.jsonl",
-            "kafka": kafka}
+            "kafka": kafka, "bad_record": bad_record}
 
 
 CASES = [
@@ -48,6 +50,26 @@ CASES = [
      "no such file"),
     ("lift bad window", ["lift", "--outputs", "{log}", "--events", "{log}", "--window",
                          "soon"], "--window"),
+    ("report without input", ["report", "--out", "r.html"],
+     "give --events FILE (to replay them) or --outputs FILE"),
+    ("report without out", ["report", "--events", "{log}"],
+     "the following arguments are required: --out"),
+    ("report missing file", ["report", "--events", "{missing}", "--out", "r.html"],
+     "no such file"),
+    ("report compare without events", ["report", "--outputs", "{log}", "--compare",
+                                       "{bad_toml}", "--out", "r.html"],
+     "--compare replays the events: give --events"),
+    ("report bad definitions", ["report", "--events", "{log}", "--definitions",
+                                "{bad_toml}", "--out", "r.html"],
+     "unknown feature 'purchases_totl'"),
+    ("report bad compare", ["report", "--events", "{log}", "--compare", "{missing}",
+                            "--out", "r.html"], "no such definitions file"),
+    ("report out in no directory", ["report", "--events", "{log}", "--out",
+                                    "{missing}/r.html"], "not a file in an existing directory"),
+    ("report bad outputs record", ["report", "--outputs", "{bad_record}", "--out", "r.html"],
+     "outputs.jsonl:1: a segment-change/1-0-0 record without 'segment'"),
+    ("report bad window", ["report", "--events", "{log}", "--window", "soon", "--out",
+                           "r.html"], "--window"),
     ("tail unknown topic", ["tail", "orders"], "unknown topic 'orders'"),
     ("tail unreachable broker", ["tail", "micro-moments", "--bootstrap", NOWHERE],
      "cannot reach Kafka at 127.0.0.1:1"),

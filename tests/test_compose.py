@@ -106,3 +106,71 @@ def test_the_workers_reach_the_broker_where_it_advertises(services: dict[str, An
     assert bootstrap in addresses, (bootstrap, addresses)
     assert bootstrap.split(":")[0] in services
     assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+MONITORING = ("prometheus", "grafana")
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> the repository file a service mounts there (``./`` sources)."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        if source.startswith("./"):
+            mounts[target] = ROOT / source
+    return mounts
+
+
+def test_monitoring_is_behind_a_profile(services: dict[str, Any]) -> None:
+    # `docker compose up` stays the broker and the workers; `--profile monitoring` adds these
+    for name in MONITORING:
+        assert services[name]["profiles"] == ["monitoring"], name
+    assert "profiles" not in services["kafka"] and "profiles" not in services["worker"]
+    for name in MONITORING:
+        for port in services[name]["ports"]:
+            assert str(port).startswith("127.0.0.1:"), f"{name} open beyond this machine"
+        for target, source in _mounts(services[name]).items():
+            assert source.exists(), f"{name} mounts {source} at {target}: no such file"
+
+
+def test_prometheus_scrapes_every_worker_where_it_serves_metrics(
+        services: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.web_auth import METRICS
+
+    prometheus = services["prometheus"]
+    config_path = next(p for t, p in _mounts(prometheus).items() if t.endswith(".yml"))
+    assert f"--config.file={next(t for t in _mounts(prometheus) if t.endswith('.yml'))}" in (
+        prometheus["command"])
+    config = yaml.safe_load(config_path.read_text())
+    worker = services["worker"]
+    args = worker_args(worker, monkeypatch, worker["environment"])
+    jobs = config["scrape_configs"]
+    assert len(jobs) == 1
+    job = jobs[0]
+    assert job.get("metrics_path", "/metrics") == METRICS
+    # DNS discovery: the service name resolves to every replica of `--scale worker=N`
+    (discovery,) = job["dns_sd_configs"]
+    assert discovery["names"] == ["worker"] and discovery["port"] == args.web_port
+    # the workers' /metrics is closed only by a metrics token: then Prometheus needs it
+    if args.metrics_token is not None or args.metrics_token_file is not None:
+        assert "authorization" in job
+    assert args.web_cert is None or job.get("scheme") == "https"
+
+
+def test_grafana_reads_prometheus_and_loads_the_dashboard(services: dict[str, Any]) -> None:
+    grafana, prometheus = services["grafana"], services["prometheus"]
+    mounts = _mounts(grafana)
+    provisioning = "/etc/grafana/provisioning"
+    (source,) = yaml.safe_load((mounts[f"{provisioning}/datasources"] / "prometheus.yml"
+                                ).read_text())["datasources"]
+    port = str(prometheus["ports"][0]).rsplit(":", 1)[-1]
+    assert source["type"] == "prometheus" and source["url"] == f"http://prometheus:{port}"
+    (provider,) = yaml.safe_load((mounts[f"{provisioning}/dashboards"] / "segstream.yml"
+                                  ).read_text())["providers"]
+    dashboards = {t: p for t, p in mounts.items()
+                  if Path(t).parent == Path(provider["options"]["path"])}
+    assert [p.relative_to(ROOT) for p in dashboards.values()] == [
+        Path("deploy/grafana/segstream.json")]
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home in dashboards
+    assert grafana["depends_on"] == ["prometheus"] and prometheus["depends_on"] == ["worker"]

@@ -12,7 +12,18 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from streams.cli import import_, lift, models, profile, replay, simulate, tail, topics, worker
+from streams.cli import (
+    import_,
+    lift,
+    models,
+    profile,
+    replay,
+    report,
+    simulate,
+    tail,
+    topics,
+    worker,
+)
 from streams.cli.common import Parser
 from streams.errors import UserError
 
@@ -28,6 +39,7 @@ def build_parser() -> Parser:
     replay.add_parser(commands)
     import_.add_parser(commands)
     lift.add_parser(commands)
+    report.add_parser(commands)
     tail.add_parser(commands)
     profile.add_parser(commands)
     models.add_parsers(commands)

@@ -14,7 +14,7 @@ from streams.errors import UserError
 from streams.tools.eventlog import read_jsonl
 from streams.tools.lift import DEFAULT_WINDOW_MS, format_table, lift_report, to_json
 
-__all__ = ["add_lift_arguments", "add_parser", "run_lift"]
+__all__ = ["add_lift_arguments", "add_parser", "add_window_arguments", "parse_window", "run_lift"]
 
 
 def add_parser(commands: Commands) -> None:
@@ -29,7 +29,8 @@ def add_parser(commands: Commands) -> None:
     lift.set_defaults(run=run_lift)
 
 
-def _window(text: str) -> int:
+def parse_window(text: str) -> int:
+    """A conversion window (``30m``, ``24h``, ``7d``) in ms, above 0."""
     try:
         value = parse_duration(text)
     except ValueError as exc:
@@ -46,11 +47,16 @@ def add_lift_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=Path, action="append", required=True,
                         metavar="FILE", help="interaction events log (JSON lines, gzip "
                         "or not; repeatable)")
-    parser.add_argument("--window", type=_window, default=DEFAULT_WINDOW_MS,
-                        metavar="DURATION", help="conversion window after a trigger, "
-                        "e.g. 30m, 24h, 7d (default 24h)")
+    add_window_arguments(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table",
                         help="output format (default table)")
+
+
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--window`` and ``--include-censored`` (also ``segstream report``'s)."""
+    parser.add_argument("--window", type=parse_window, default=DEFAULT_WINDOW_MS,
+                        metavar="DURATION", help="conversion window after a trigger, "
+                        "e.g. 30m, 24h, 7d (default 24h)")
     parser.add_argument("--include-censored", action="store_true",
                         help="keep exposures whose window ends after the log's last event")
 
@@ -63,7 +69,7 @@ def run_lift(args: argparse.Namespace) -> int:
     window = args.window
     if not isinstance(window, int):  # a Namespace built by hand
         try:
-            window = _window(str(window))
+            window = parse_window(str(window))
         except argparse.ArgumentTypeError as exc:
             raise UserError(f"--window: {exc}") from exc
     unreadable = [0]  # interaction lines the worker would dead-letter

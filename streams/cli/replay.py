@@ -8,8 +8,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from segments.definitions import Definitions
 from segments.records import INTERACTIONS
 from streams.cli.common import (
     Commands,
@@ -24,8 +25,8 @@ from streams.cli.common import (
 from streams.client.replay import ReplayOptions
 from streams.errors import UserError
 
-__all__ = ["add_parser", "add_replay_arguments", "options_from_args", "parse_speed",
-           "run_replay"]
+__all__ = ["add_engine_arguments", "add_parser", "add_replay_arguments", "options_from_args",
+           "parse_speed", "run_offline", "run_replay"]
 
 
 def add_parser(commands: Commands) -> None:
@@ -49,17 +50,34 @@ def add_parser(commands: Commands) -> None:
                         "instant; offline: also advance the clock to it at the end")
     replay.add_argument("--out", type=Path,
                         help="offline: write outputs here (default: stdout)")
-    replay.add_argument("--partitions", type=positive, default=int(env("PARTITIONS", 3)),
-                        help="offline: partitions of the interactions topic to emulate "
-                        "(each has its own clock and RFM population; default 3, as the "
-                        "worker creates)")
-    replay.add_argument("--jobs", type=positive, default=None,
-                        help="offline: processes to share the partitions among (default: "
-                        "the CPUs, at most --partitions); the records are the same, in "
-                        "the same order, as with one")
+    add_engine_arguments(replay, "offline: ")
     replay.add_argument("--progress", action="store_true", help="progress on stderr")
     add_replay_arguments(replay)
     replay.set_defaults(run=run_replay)
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """``--partitions`` and ``--jobs`` of a replay through the engine here (also
+    ``segstream report``'s); :func:`run_offline` reads them."""
+    parser.add_argument("--partitions", type=positive, default=int(env("PARTITIONS", 3)),
+                        help=f"{prefix}partitions of the interactions topic to emulate "
+                        "(each has its own clock and RFM population; default 3, as the "
+                        "worker creates)")
+    parser.add_argument("--jobs", type=positive, default=None,
+                        help=f"{prefix}processes to share the partitions among (default: "
+                        "the CPUs, at most --partitions); the records are the same, in "
+                        "the same order, as with one")
+
+
+def run_offline(files: list[Path], definitions: Definitions, out: IO[bytes],
+                args: argparse.Namespace, progress: bool) -> dict[str, int]:
+    """The engine over ``files`` with the flags of :func:`add_engine_arguments` (and
+    ``--until``), outputs to ``out``; the replay's summary."""
+    from streams.tools.offline import replay_offline
+
+    jobs = args.jobs or len(os.sched_getaffinity(0))
+    return replay_offline(files, definitions, out, until=args.until,
+                          partitions=args.partitions, progress=progress, jobs=jobs)
 
 
 def parse_speed(text: str) -> float | None:
@@ -156,21 +174,16 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def _run_offline_replay(args: argparse.Namespace) -> int:
-    from streams.tools.offline import replay_offline
-
     broker_only = [flag for flag, value in (
         ("--speed", args.speed), ("--rate", args.rate), ("--from", args.start),
         ("--key", args.key), ("--checkpoint", args.checkpoint)) if value is not None]
-    jobs = args.jobs or len(os.sched_getaffinity(0))
     if broker_only or args.skip:
         raise UserError(f"segstream replay: {(broker_only or ['--skip'])[0]} applies only "
                         "to a replay into Kafka, not with --offline")
     definitions = load_definitions_file(args.definitions)
     if args.out is None:
-        replay_offline(args.files, definitions, sys.stdout.buffer, until=args.until,
-                       partitions=args.partitions, progress=args.progress, jobs=jobs)
+        run_offline(args.files, definitions, sys.stdout.buffer, args, args.progress)
     else:
         with args.out.open("wb") as out:
-            replay_offline(args.files, definitions, out, until=args.until,
-                           partitions=args.partitions, progress=args.progress, jobs=jobs)
+            run_offline(args.files, definitions, out, args, args.progress)
     return 0

@@ -5,7 +5,9 @@ produces a few customers' interactions and prints every segment change, trigger,
 withheld trigger and dead letter as the worker emits them. Act two does what a user
 does: ``segstream simulate`` writes the last two hours of 5,000 synthetic customers,
 ``segstream replay`` produces them, ``segstream tail`` shows the triggers live, and
-the worker's ``/metrics`` sums them up. Then the worker stops; nothing is left running.
+the worker's ``/metrics`` sums them up. Then the worker stops (nothing is left running),
+and ``segstream report`` writes act two's events as an HTML report, whose path is the
+last line.
 
 ``SEGSTREAM_KAFKA_CONFIG`` (a client.properties file) connects it, and the commands it
 starts, to a secured broker; its ``bootstrap.servers``, else ``SEGSTREAM_BOOTSTRAP``,
@@ -155,11 +157,24 @@ def run(settings: Settings) -> int:
         print(f"\nworker accounting: {stats['totals']}")
         if not seen:
             return 1
-        return crowd(bootstrap, prefix, port, workdir)
+        code = crowd(bootstrap, prefix, port, workdir)
     finally:
         worker.terminate()
         worker.wait(30)
         print("worker stopped")
+    return code or report(workdir)
+
+
+def report(workdir: Path) -> int:
+    """The end: act two's events as the HTML report (``segstream report``, an offline
+    replay, so the worker is already stopped), and where it is."""
+    page = workdir / "report.html"
+    step = [str(Path(sys.executable).with_name("segstream")), "report", "--events",
+            str(workdir / "crowd.jsonl"), "--out", str(page), "--no-progress"]
+    print("\n$ segstream " + " ".join(step[1:]).replace(str(workdir), "<tmp>"))
+    subprocess.run(step, check=True, stdout=subprocess.DEVNULL)
+    print(f"report: {page} (open it in a browser; it needs no network)")
+    return 0
 
 
 def crowd(bootstrap: str, prefix: str, port: int, workdir: Path) -> int:
