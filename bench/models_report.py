@@ -14,11 +14,21 @@ outcome is known) is collected with:
 - ``recency``: the recency-only baseline, ``days_since_last_purchase`` at ``made_at``
   (more days: less likely to buy, more likely to churn);
 - ``rfm``: the static RFM score ``rfm_r + rfm_f + rfm_m`` at ``made_at`` (the quintile
-  scores of the segmentation the models replace; higher: more likely to buy).
+  scores of the segmentation the models replace; higher: more likely to buy);
+- ``x``: the feature vector the model scored.
 
 ROC AUC is exact (Mann-Whitney, ties counted half) over the examples where all three
 scores exist (the model warm, the partition's RFM scored, the customer a buyer), so
-the three columns rank the very same examples. Log loss is the model's. With
+the three columns rank the very same examples. Log loss is the model's.
+
+Whether a score of 0.7 means 70 %: the Brier score, the expected calibration error
+(ECE: the gap between mean score and observed rate per tenth of the score range,
+weighted by the examples in it) and a 10-bin reliability table of the second year.
+
+An honest upper bound: scikit-learn's ``HistGradientBoostingClassifier`` trained with
+hindsight, in batch, on the first year's examples (the same vectors ``x`` and labels)
+and tested on the second year's, the very examples the online model is compared on.
+With
 ``--write FILE`` the table replaces the block between ``<!-- models-report:start -->``
 and ``<!-- models-report:end -->`` in FILE.
 """
@@ -49,6 +59,7 @@ from streams.tools.offline import partition_of
 
 START, END = "<!-- models-report:start -->", "<!-- models-report:end -->"
 PARTITIONS = 3
+FEATURE_NAMES = {"propensity": "purchase_propensity", "churn": "churn_risk"}
 
 
 def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
@@ -86,13 +97,13 @@ def load_events(source: Path) -> list[bytes]:
 
 
 def collect(lines: list[bytes]) -> tuple[dict[str, list[tuple[Any, ...]]], float]:
-    """Replay; every resolved example as (label, p, recency, rfm, made_at) per model."""
+    """Replay; every resolved example as (label, p, recency, rfm, made_at, x) per model."""
     examples: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
 
     def on_label(partition: int, model: str, made_at: int, label: int, p: float | None,
-                 baselines: dict[str, Any]) -> None:
-        examples[model].append((label, p, baselines.get("days_since_last_purchase"),
-                                baselines.get("rfm_score"), made_at))
+                 captured: dict[str, Any]) -> None:
+        examples[model].append((label, p, captured.get("days_since_last_purchase"),
+                                captured.get("rfm_score"), made_at, captured["x"]))
 
     processor = Processor(Engine(load_default()), Gate(), MemoryStore(), live=False,
                           on_label=on_label)
@@ -104,12 +115,62 @@ def collect(lines: list[bytes]) -> tuple[dict[str, list[tuple[Any, ...]]], float
     return examples, time.perf_counter() - started
 
 
-def second_year(examples: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
-    """The examples made a year or more after the first one: every model has seen
-    whole label horizons by then, so early warm-up does not weigh on the figures."""
+def brier(labels: Sequence[int], probabilities: Sequence[float]) -> float:
+    """Mean squared gap between probability and outcome (0 is perfect).
+
+    >>> brier([1, 0], [0.9, 0.2])
+    0.025
+    """
+    p, y = np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=float)
+    return round(float(np.mean((p - y) ** 2)), 12)
+
+
+def reliability(labels: Sequence[int], probabilities: Sequence[float],
+                bins: int = 10) -> list[tuple[float, float, int, float, float]]:
+    """Per tenth of [0, 1]: (low, high, examples, mean score, observed rate); bins
+    without examples are left out.
+
+    >>> reliability([0, 1, 1], [0.05, 0.95, 0.91])
+    [(0.0, 0.1, 1, 0.05, 0.0), (0.9, 1.0, 2, 0.93, 1.0)]
+    """
+    p, y = np.asarray(probabilities, dtype=float), np.asarray(labels, dtype=float)
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    rows = []
+    for b in range(bins):
+        inside = index == b
+        if inside.any():
+            rows.append((b / bins, (b + 1) / bins, int(inside.sum()),
+                         round(float(p[inside].mean()), 12), float(y[inside].mean())))
+    return rows
+
+
+def expected_calibration_error(labels: Sequence[int], probabilities: Sequence[float],
+                               bins: int = 10) -> float:
+    """The reliability table's |mean score - observed rate|, weighted by examples.
+
+    >>> round(expected_calibration_error([0, 1, 1, 0], [0.05, 0.95, 0.91, 0.93]), 3)
+    0.21
+    """
+    rows = reliability(labels, probabilities, bins)
+    total = sum(r[2] for r in rows)
+    return round(sum(r[2] * abs(r[3] - r[4]) for r in rows) / total, 12)
+
+
+YEAR_MS = 365 * 86_400_000
+
+
+def split_years(examples: dict[str, list[tuple[Any, ...]]]
+                ) -> tuple[dict[str, list[tuple[Any, ...]]], dict[str, list[tuple[Any, ...]]]]:
+    """The examples made in the log's first year, and those made a year or more after
+    the first one: every model has seen whole label horizons by then, so early warm-up
+    does not weigh on the second year's figures."""
     first = min(e[4] for every in examples.values() for e in every)
-    return {m: [e for e in every if e[4] >= first + 365 * 86_400_000]
-            for m, every in examples.items()}
+    return ({m: [e for e in every if e[4] < first + YEAR_MS] for m, every in examples.items()},
+            {m: [e for e in every if e[4] >= first + YEAR_MS] for m, every in examples.items()})
+
+
+def second_year(examples: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+    return split_years(examples)[1]
 
 
 def table(examples: dict[str, list[tuple[Any, ...]]]) -> list[str]:
@@ -118,7 +179,7 @@ def table(examples: dict[str, list[tuple[Any, ...]]]) -> list[str]:
             "|---|---|---|---|---|---|---|"]
     # a higher score must mean the positive label: buying (propensity), churning (churn)
     signs = {"propensity": (-1.0, 1.0), "churn": (1.0, -1.0)}
-    features = {"propensity": "purchase_propensity", "churn": "churn_risk"}
+    features = FEATURE_NAMES
     for model in sorted(examples):
         every = examples[model]
         usable = [e for e in every if None not in e[:4]]
@@ -136,6 +197,99 @@ def table(examples: dict[str, list[tuple[Any, ...]]]) -> list[str]:
     return rows
 
 
+def calibration(examples: dict[str, list[tuple[Any, ...]]]) -> list[str]:
+    """Brier, ECE and the reliability table of each model's scored examples."""
+    out = ["| model | scored examples | Brier | ECE (10 bins) |", "|---|---|---|---|"]
+    tables = []
+    for model in sorted(examples):
+        scored = [e for e in examples[model] if e[1] is not None]
+        if not scored:
+            continue
+        y, p = [e[0] for e in scored], [e[1] for e in scored]
+        name = FEATURE_NAMES.get(model, model)
+        out.append(f"| `{name}` | {len(scored):,} | {brier(y, p):.4f} "
+                   f"| {expected_calibration_error(y, p):.3f} |")
+        tables += ["", f"Reliability of `{name}`:", "",
+                   "| score | examples | mean score | observed rate |", "|---|---|---|---|",
+                   *(f"| {lo:.1f}–{hi:.1f} | {n:,} | {mean:.3f} | {rate:.3f} |"
+                     for lo, hi, n, mean, rate in reliability(y, p))]
+    return out + tables
+
+
+def upper_bound(first: dict[str, list[tuple[Any, ...]]],
+                second: dict[str, list[tuple[Any, ...]]]) -> list[str]:
+    """A batch gradient-boosted model with hindsight against the online model, both
+    scored on the second year's examples the online model scored."""
+    out = ["| model | train (first year) | test (second year) | batch GBM AUC | online AUC "
+           "| gap | batch GBM Brier | online Brier |", "|---|---|---|---|---|---|---|---|"]
+    for model in sorted(second):
+        train = first.get(model, [])
+        test = [e for e in second[model] if e[1] is not None]
+        if not train or not test or len({e[0] for e in train}) < 2:
+            continue
+        gbm = _gbm(np.array([e[5] for e in train]), np.array([e[0] for e in train]))
+        batch = gbm.predict_proba(np.array([e[5] for e in test]))[:, 1]
+        y, online = [e[0] for e in test], [e[1] for e in test]
+        batch_auc, online_auc = roc_auc(y, batch), roc_auc(y, online)
+        out.append(f"| `{FEATURE_NAMES.get(model, model)}` | {len(train):,} | {len(test):,} "
+                   f"| {batch_auc:.3f} | {online_auc:.3f} | {online_auc - batch_auc:+.3f} "
+                   f"| {brier(y, batch):.4f} | {brier(y, online):.4f} |")
+    return out
+
+
+MONTH_MS = 30 * 86_400_000
+
+
+def monthly_refits(examples: list[tuple[Any, ...]], first_test: int, horizon_ms: int,
+                   fit: Any) -> tuple[list[int], list[float], list[float]]:
+    """A batch model refitted before each 30 days from ``first_test`` on, on every
+    example whose label was known by then (made a horizon or more before), and
+    scoring the examples made in those 30 days: (labels, batch scores, online scores),
+    over the examples the online model scored. No label from the future leaks in:
+    an example decided early is still counted known only at its horizon."""
+    y: list[int] = []
+    batch: list[float] = []
+    online: list[float] = []
+    last = max(e[4] for e in examples)
+    start = first_test
+    while start <= last:
+        known = [e for e in examples if e[4] + horizon_ms <= start]
+        test = [e for e in examples if start <= e[4] < start + MONTH_MS and e[1] is not None]
+        if test and len({e[0] for e in known}) == 2:
+            model = fit(np.array([e[5] for e in known]), np.array([e[0] for e in known]))
+            batch += list(model.predict_proba(np.array([e[5] for e in test]))[:, 1])
+            y += [e[0] for e in test]
+            online += [e[1] for e in test]
+        start += MONTH_MS
+    return y, batch, online
+
+
+def _gbm(x: Any, y: Any) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(random_state=0).fit(x, y)
+
+
+def refitted_bound(examples: dict[str, list[tuple[Any, ...]]]) -> list[str]:
+    """The batch model refitted monthly through the second year (see monthly_refits)."""
+    policies = load_default().policies
+    horizons = {"propensity": policies.propensity_horizon_ms,
+                "churn": policies.churn_horizon_ms}
+    first = min(e[4] for every in examples.values() for e in every)
+    out = ["| model | test examples | batch GBM AUC | online AUC | gap | batch GBM Brier "
+           "| online Brier |", "|---|---|---|---|---|---|---|"]
+    for model in sorted(examples):
+        y, batch, online = monthly_refits(examples[model], first + YEAR_MS,
+                                          horizons[model], _gbm)
+        if not y:
+            continue
+        batch_auc, online_auc = roc_auc(y, batch), roc_auc(y, online)
+        out.append(f"| `{FEATURE_NAMES.get(model, model)}` | {len(y):,} | {batch_auc:.3f} "
+                   f"| {online_auc:.3f} | {online_auc - batch_auc:+.3f} "
+                   f"| {brier(y, batch):.4f} | {brier(y, online):.4f} |")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", type=Path, help="put the table into this Markdown file")
@@ -148,8 +302,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lines = load_events(source)
     examples, seconds = collect(lines)
+    first, second = split_years(examples)
     out = ["Whole log (every example scored by a warm model):", "", *table(examples), "",
-           "Examples made in the log's second year:", "", *table(second_year(examples)), ""]
+           "Examples made in the log's second year:", "", *table(second), "",
+           "Calibration, second year (does a score of 0.7 mean 70 %?):", "",
+           *calibration(second), "",
+           "Upper bound: a batch gradient-boosted model (scikit-learn "
+           "`HistGradientBoostingClassifier`, default settings) fitted with hindsight on "
+           "the first year's examples, tested on the second year's that the online model "
+           "scored:", "", *upper_bound(first, second), "",
+           "The same batch model refitted every 30 days of the second year on all the "
+           "labels known by then (an example counts as known a horizon after it was "
+           "made), scoring the next 30 days' examples:", "", *refitted_bound(examples), ""]
     out.append(f"{len(lines):,} events replayed in {seconds:.0f} s; "
                f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
                f"{platform.python_version()}. Command: `SEGSTREAM_DATA=../shared/data "

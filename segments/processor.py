@@ -111,8 +111,8 @@ class Processor:
         """``models``: run the online models (segments.models) per partition;
         ``submit`` (like ``Executor.submit``) runs BG/NBD refits off the event path
         (None: inline; the result is applied at the same instant either way);
-        ``on_label(partition, model, made_at, label, p, baselines)`` sees every
-        resolved example."""
+        ``on_label(partition, model, made_at, label, p, captured)`` sees every
+        resolved example (``captured``: the baselines and the vector ``x`` at capture)."""
         self.engine = engine
         self.gate = gate
         self.store = store

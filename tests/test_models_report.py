@@ -10,6 +10,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -76,3 +77,51 @@ def test_online_retail_models_beat_recency_and_static_rfm(
             auc = report.roc_auc(y, [e[1] for e in usable])
             assert auc > report.roc_auc(y, [sign_recency * e[2] for e in usable])
             assert auc > report.roc_auc(y, [sign_rfm * e[3] for e in usable])
+
+
+def test_brier_and_calibration_error_by_hand() -> None:
+    labels, scores = [1, 0, 1, 1, 0], [0.9, 0.15, 0.65, 0.62, 0.68]
+    assert report.brier(labels, scores) == pytest.approx(
+        sum((s - y) ** 2 for y, s in zip(labels, scores, strict=True)) / 5)
+    rows = report.reliability(labels, scores)
+    assert [(lo, n) for lo, _, n, _, _ in rows] == [(0.1, 1), (0.6, 3), (0.9, 1)]
+    assert rows[1][3:] == pytest.approx(((0.65 + 0.62 + 0.68) / 3, 2 / 3))
+    expected = (abs(0.15 - 0) + 3 * abs((0.65 + 0.62 + 0.68) / 3 - 2 / 3) + abs(0.9 - 1)) / 5
+    assert report.expected_calibration_error(labels, scores) == pytest.approx(expected)
+    rng = random.Random(5)  # scores that are the true probabilities: small error
+    p = [rng.random() for _ in range(20_000)]
+    y = [int(rng.random() < q) for q in p]
+    assert report.expected_calibration_error(y, p) < 0.02
+    assert report.expected_calibration_error(y, [min(1.0, q + 0.2) for q in p]) > 0.15
+
+
+class Recorder:
+    """A stand-in batch learner that remembers what it was fitted on and predicts
+    the share of positives it saw (the bench's fit function is pluggable)."""
+
+    def __init__(self) -> None:
+        self.fits: list[list[float]] = []
+
+    def __call__(self, x: Any, y: Any) -> Recorder:
+        self.fits.append([float(v[0]) for v in x])
+        self.rate = float(y.mean())
+        return self
+
+    def predict_proba(self, x: Any) -> Any:
+        import numpy as np
+
+        return np.array([[1 - self.rate, self.rate]] * len(x))
+
+
+def test_monthly_refits_train_only_on_labels_known_before_each_month() -> None:
+    horizon = 10 * DAY_MS
+    start = 400 * DAY_MS
+    # (label, online p, recency, rfm, made_at, x): x[0] is made_at in days, to trace
+    examples = [(n % 2, 0.5, 1.0, 3, day * DAY_MS, [float(day)])
+                for n, day in enumerate([100, 200, 385, 395, 391, 405, 425, 440])]
+    learner = Recorder()
+    y, batch, online = report.monthly_refits(examples, start, horizon, learner)
+    # month 1 (days 400-429): made by day 390 known; month 2 (430-459): by day 420
+    assert learner.fits == [[100.0, 200.0, 385.0], [100.0, 200.0, 385.0, 395.0, 391.0, 405.0]]
+    assert y == [1, 0, 1] and online == [0.5, 0.5, 0.5]  # days 405, 425; then 440
+    assert batch == pytest.approx([1 / 3, 1 / 3, 0.5])

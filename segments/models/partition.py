@@ -275,7 +275,7 @@ class PartitionModels:
         if self.on_label is not None:
             self.on_label(self.partition, clf.name, entry.made_at, label, entry.p,
                           {"days_since_last_purchase": entry.baselines[0],
-                           "rfm_score": entry.baselines[1]})
+                           "rfm_score": entry.baselines[1], "x": entry.x})
 
     # ---- BG/NBD refits ---------------------------------------------------------
 
