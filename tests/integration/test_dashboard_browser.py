@@ -74,15 +74,18 @@ def test_the_live_page_shows_the_group_and_follows_the_events(
                       "--session-timeout", "6", token=TOKEN,
                       env={"SEGSTREAM_WEB_TOKEN": TOKEN}) for name in ("a", "b")]
     events = list(simulate(customers=40, days=3, seed=5, start=START))
+    pool = ThreadPoolExecutor(2)
     try:
-        with ThreadPoolExecutor(2) as pool:  # both start at once: half the wait
-            list(pool.map(Worker.start, workers))
-        settled(workers)
-        url = workers[0].url
-        assert status(f"{url}/dashboard/data") == 401
-        assert status(f"{url}/dashboard/data", "Bearer wrong") == 403
-        assert status(f"{url}/dashboard/data", f"Bearer {TOKEN}") == 200
+        # both workers start at once, and the browser meanwhile: a third of the wait
+        starting = [pool.submit(w.start) for w in workers]
         with chromium() as browser:
+            for started in starting:
+                started.result()
+            settled(workers)
+            url = workers[0].url
+            assert status(f"{url}/dashboard/data") == 401
+            assert status(f"{url}/dashboard/data", "Bearer wrong") == 403
+            assert status(f"{url}/dashboard/data", f"Bearer {TOKEN}") == 200
             page = browser.new_page(viewport=VIEWPORT)
             console = Console(page)
             # no token: the page shows no figures and asks for it
@@ -100,7 +103,6 @@ def test_the_live_page_shows_the_group_and_follows_the_events(
             assert TOKEN not in page.url
             assert page.is_hidden("#auth")
             assert len(rows(page, "workers")) == 2
-
             produce(bootstrap, f"{prefix}interactions",
                     [(e["customer_id"], orjson.dumps(e)) for e in events])
             page.wait_for_function(
@@ -160,7 +162,7 @@ def test_the_live_page_shows_the_group_and_follows_the_events(
             if os.environ.get("SEGSTREAM_SCREENSHOTS") == "docs":
                 shutil.copy(shot, ROOT / "docs" / "dashboard.png")
     finally:
-        for worker in workers:
-            worker.stop()
+        list(pool.map(Worker.stop, workers))
+        pool.shutdown()
     for worker in workers:
         assert TOKEN not in worker.log_path.read_text(errors="replace")
