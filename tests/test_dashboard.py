@@ -107,3 +107,48 @@ def test_the_rate_is_over_the_window() -> None:
     assert meter.rate(8.0, 50) == 6.2  # nothing since 5.0
     assert meter.rate(20.0, 60) is None  # no sample in the last 10 s to count from
     assert meter.rate(21.0, 160) == 100.0
+
+
+def test_a_peer_that_refuses_or_is_gone_is_a_row_saying_why() -> None:
+    """``peer_figures`` over real HTTP: a peer answering 200 gives its figures, one
+    refusing the token its status, one not listening the connection error."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    from streams.web import peer_figures
+    from tests.kafka_tools import free_port
+
+    seen: list[str | None] = []
+
+    async def figures(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        if request.query.get("scope") != "worker":
+            return web.json_response({"error": "asked for the group"}, status=400)
+        if request.headers.get("Authorization") != "Bearer right":
+            return web.json_response({"error": "no"}, status=403)
+        return web.json_response({"url": "peer", "totals": {"consumed": 7}})
+
+    async def run() -> list[dict[str, Any]]:
+        server = web.Application()
+        server.router.add_get("/dashboard/data", figures)
+        runner = web.AppRunner(server)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                app = type("App", (), {"http_client": session})()
+                url = f"http://127.0.0.1:{port}"
+                return [await peer_figures(app, url, "Bearer right"),
+                        await peer_figures(app, url, "Bearer wrong"),
+                        await peer_figures(app, f"http://127.0.0.1:{free_port()}", None)]
+        finally:
+            await runner.cleanup()
+
+    answered, refused, gone = asyncio.run(run())
+    assert answered == {"url": "peer", "totals": {"consumed": 7}}
+    assert refused == {"url": refused["url"], "error": "HTTP 403"}
+    assert gone["error"].startswith("ClientConnectorError")
+    assert seen == ["Bearer right", "Bearer wrong"]
