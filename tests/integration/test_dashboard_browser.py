@@ -103,23 +103,27 @@ def test_the_live_page_shows_the_group_and_follows_the_events(
             assert TOKEN not in page.url
             assert page.is_hidden("#auth")
             assert len(rows(page, "workers")) == 2
-            produce(bootstrap, f"{prefix}interactions",
-                    [(e["customer_id"], orjson.dumps(e)) for e in events])
+            records = [(e["customer_id"], orjson.dumps(e)) for e in events]
+            records.insert(50, ("sim-5-000001", b"{not json"))  # a dead letter
+            produce(bootstrap, f"{prefix}interactions", records)
             page.wait_for_function(
-                f"document.getElementById('consumed').textContent === '{len(events)}'",
+                f"document.getElementById('consumed').textContent === '{len(records)}'",
                 timeout=60_000)
             # let the group settle (the figures polled once more after the last event)
             time.sleep(1.5)
             stats = [w.get("/stats")["totals"] for w in workers]
             totals = {k: sum(s[k] for s in stats) for k in
                       ("consumed", "applied", "duplicates", "dead_lettered")}
-            assert totals["consumed"] == len(events)
+            assert totals["consumed"] == len(records) and totals["dead_lettered"] == 1
             for key in totals:
                 assert number(page.text_content(f"#{key.replace('_', '-')}") or "") \
                     == totals[key], key
             assert number(page.text_content("#lag") or "") == 0
             assert page.text_content("#workers-answering") == "2 of 2"
 
+            reasons = sum((Counter(w.get("/stats")["partitions"][p]["dead_lettered_by_reason"])
+                           for w in workers for p in w.get("/stats")["partitions"]), Counter())
+            assert {r[0]: number(r[1]) for r in rows(page, "dead-letters")} == dict(reasons)
             # each worker's row is its own /stats
             by_url = {r[0]: r for r in rows(page, "workers")}
             assert set(by_url) == {w.url for w in workers}
