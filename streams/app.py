@@ -41,6 +41,7 @@ from streams.checkpoints import ModelCheckpoints, checkpoint_key
 from streams.client.group import client_id
 from streams.client.topics import DEAD_LETTER_MAX_BYTES
 from streams.commit_marks import CommitMarks
+from streams.dashboard import RecentTriggers
 from streams.heap import HeapSettler
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -195,6 +196,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         return behind
 
     metrics = Metrics(processor, lag)
+    recent = RecentTriggers()  # the latest triggers, for /dashboard
     observe = metrics.latency.observe
     clock = metrics.clock
 
@@ -248,6 +250,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         passes an unsent record."""
         writes: list[faust_internals.Outgoing] = [
             (changelog_name, partition, key, value) for partition, key, value in store.drain()]
+        recent.note(records)
         outgoing: list[faust_internals.Outgoing] = [
             (output_names[record.topic], None,
              None if record.key is None else record.key.encode(), orjson.dumps(record.value))
@@ -528,7 +531,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         await send_in_transaction(partition, [], write)
         await commit(partition)
 
-    web.install(app, processor, store, definitions, metrics)
+    web.install(app, processor, store, definitions, metrics, lag, recent)
 
     @app.task
     async def quiet_client_logs() -> None:

@@ -1,14 +1,18 @@
 """The worker's HTTP views: health, accounting, Prometheus metrics, customer profiles,
-the online models and the clusters they found."""
+the online models and the clusters they found, and the live page ``/dashboard``."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from segments.definitions import Definitions
 from segments.processor import Processor
 from segments.timefmt import format_ts
+from streams import dashboard_html
+from streams.dashboard import RateMeter, RecentTriggers, merge, worker_figures
 from streams.metrics import CONTENT_TYPE, Metrics
 from streams.tables import TableStore
 
@@ -72,8 +76,51 @@ def clusters_document(processor: Processor) -> dict[str, Any]:
                            for p, m in processor.models_by_partition().items()}}
 
 
+#: how long the worker serving ``/dashboard/data`` waits for each other worker's figures
+PEER_TIMEOUT_S = 2.0
+
+
+def group_urls(app: Any) -> list[str]:
+    """Every worker of the group by its advertised web URL (``--web-advertise``): the
+    URLs the group's assignment carries, as for forwarding profile requests; this
+    worker's own first, alone before the first assignment."""
+    own = str(app.conf.canonical_url).rstrip("/")
+    others = {str(url).rstrip("/") for url in app.router.tables_metadata()}
+    return [own, *sorted(others - {own})]
+
+
+async def peer_figures(app: Any, url: str, authorization: str | None) -> dict[str, Any]:
+    """Another worker's own figures (``/dashboard/data?scope=worker``), with the token
+    of the request; ``{"url", "error"}`` when it does not answer in time."""
+    import aiohttp
+
+    headers = {} if authorization is None else {"Authorization": authorization}
+    try:
+        async with app.http_client.get(
+                f"{url}/dashboard/data", params={"scope": "worker"}, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)) as response:
+            if response.status != 200:
+                return {"url": url, "error": f"HTTP {response.status}"}
+            figures: dict[str, Any] = await response.json()
+            return figures
+    except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+        return {"url": url, "error": f"{type(exc).__name__}: {exc}".rstrip(": ")}
+
+
 def install(app: Any, processor: Processor, store: TableStore, definitions: Definitions,
-            metrics: Metrics) -> None:
+            metrics: Metrics, lag: Callable[[], dict[int, int]] | None = None,
+            recent: RecentTriggers | None = None) -> None:
+    lag = lag or dict
+    recent = recent or RecentTriggers()
+    meter = RateMeter()
+
+    def own_figures() -> dict[str, Any]:
+        return worker_figures(
+            processor, lag, recent, meter, url=str(app.conf.canonical_url).rstrip("/"),
+            now=time.monotonic(),
+            clusters=lambda: {p: m.describe_clusters()
+                              for p, m in processor.models_by_partition().items()})
+
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         return web.json({"status": "ok", "customers": len(store),
@@ -104,3 +151,18 @@ def install(app: Any, processor: Processor, store: TableStore, definitions: Defi
             return web.json({"error": f"no customer {customer!r} on this worker",
                              "customer_id": customer}, status=404)
         return web.json(document)
+
+    @app.page("/dashboard")
+    async def dashboard(web: Any, request: Any) -> Any:
+        # the page holds no figures: it reads them from /dashboard/data with the token
+        return web.html(dashboard_html.page())
+
+    @app.page("/dashboard/data")
+    async def dashboard_data(web: Any, request: Any) -> Any:
+        mine = own_figures()
+        if request.query.get("scope") == "worker":
+            return web.json(mine)
+        authorization = request.headers.get("Authorization")
+        others = await asyncio.gather(*(peer_figures(app, url, authorization)
+                                        for url in group_urls(app)[1:]))
+        return web.json(merge([mine, *others]))

@@ -2,7 +2,8 @@
 
 The API serves customers' state (``/profile/<id>``, and Faust's own ``/table/``), so a
 worker given ``--web-token`` answers only requests that carry it, except ``/health``
-(for probes and load balancers) and ``/metrics`` (Prometheus), which has a token of its
+(for probes and load balancers), ``/dashboard`` (an empty page; its figures need the
+token) and ``/metrics`` (Prometheus), which has a token of its
 own when ``--metrics-token`` is given. The check is an aiohttp middleware: it runs
 before routing, so every route, Faust's included, is closed unless named open here.
 
@@ -35,8 +36,10 @@ __all__ = ["OPEN", "check", "client_context", "forwarding_client", "is_loopback"
 
 log = logging.getLogger(__name__)
 
-#: the paths served without the web token: probes must reach ``/health``
-OPEN = frozenset({"/health"})
+#: the paths served without the web token: probes must reach ``/health``; the page
+#: ``/dashboard`` holds no figures (it reads ``/dashboard/data`` with the token, which
+#: the browser keeps: README, "The live page")
+OPEN = frozenset({"/health", "/dashboard"})
 METRICS = "/metrics"
 
 
