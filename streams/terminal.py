@@ -1,0 +1,129 @@
+"""What a person sees on a terminal, decided in one place for every command.
+
+An output that is a terminal gets Rich: progress bars with rate and ETA, tables that
+fit its width, colour for entered/exited and sent/withheld (``NO_COLOR`` and
+``TERM=dumb`` are honoured by Rich). Anything else (a pipe, a file, a test's
+``StringIO``) keeps the plain text each command wrote before, so scripts reading it
+see no escape codes. ``--format json`` never comes here.
+
+Lives in ``streams`` (not ``streams.cli``) because ``streams.client`` renders too, and
+``streams.cli`` imports every command.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import IO, Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+from rich.theme import Theme
+
+__all__ = ["THEME", "BarProgress", "console", "is_terminal", "print_table", "state_style",
+           "table"]
+
+# one colour per meaning, the same in every command
+THEME = Theme({
+    "entered": "green",
+    "exited": "red",
+    "sent": "green",
+    "withheld": "yellow",
+    "dead": "magenta",
+    "missing": "red",
+    "header": "bold",
+    "muted": "dim",
+})
+
+
+def is_terminal(out: IO[str]) -> bool:
+    """Whether ``out`` is a terminal (a closed or fake stream is not)."""
+    isatty = getattr(out, "isatty", None)
+    try:
+        return bool(isatty is not None and isatty())
+    except ValueError:  # closed
+        return False
+
+
+def console(out: IO[str]) -> Console:
+    """A Rich console writing to ``out``, with the theme; no guessing of highlights
+    (customer ids and offsets are not to be coloured as numbers at random)."""
+    return Console(file=out, theme=THEME, highlight=False, soft_wrap=False)
+
+
+def state_style(state: str) -> str:
+    """The style of an outcome or change: ``entered``, ``exited``, ``sent``, or any
+    suppression reason (withheld)."""
+    if state in ("entered", "exited", "sent"):
+        return state
+    return "withheld"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str | Text]], *,
+          right: Sequence[int] = (), title: str | None = None) -> Table:
+    """A table of ``rows`` under ``headers``; columns in ``right`` right-aligned (the
+    figures). The last column folds, the others shrink with an ellipsis, so the table
+    fits the terminal's width."""
+    grid = Table(title=title, header_style="header", expand=False, pad_edge=False)
+    last = len(headers) - 1
+    for index, header in enumerate(headers):
+        grid.add_column(header, justify="right" if index in right else "left",
+                        overflow="fold" if index == last else "ellipsis",
+                        no_wrap=index != last)
+    for row in rows:
+        grid.add_row(*row)
+    return grid
+
+
+class BarProgress:
+    """The progress bar of a replay on a terminal: bytes read of the total (bar,
+    percentage, MB), events and events/s, ETA and elapsed time; redrawn by Rich at most
+    4 times a second, so :meth:`show` is cheap to call often. Same calls as
+    :class:`streams.client.progress.Progress`; :meth:`close` ends the bar (also after
+    an error, so the cursor comes back)."""
+
+    def __init__(self, out: IO[str], total_bytes: int, label: str = "replay") -> None:
+        self.started = time.monotonic()
+        self.bar = Progress(
+            TextColumn("[header]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[events]:>12,} events"),
+            TextColumn("{task.fields[rate]:>9,.0f} events/s"),
+            DownloadColumn(binary_units=False),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TimeElapsedColumn(),
+            console=console(out), refresh_per_second=4, transient=False)
+        self.task = self.bar.add_task(label, total=total_bytes or None, events=0, rate=0.0)
+        self.bar.start()
+        self.closed = False
+
+    def show(self, now: float, produced: int, done_bytes: int, final: bool = False) -> None:
+        if self.closed:
+            return
+        rate = produced / max(now - self.started, 1e-9)
+        self.bar.update(self.task, completed=done_bytes, events=produced, rate=rate)
+        if final:
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.bar.stop()
+
+
+def print_table(out: IO[str], headers: Sequence[str], rows: Sequence[Sequence[Any]], *,
+                right: Sequence[int] = (), title: str | None = None) -> None:
+    """:func:`table` printed to ``out`` (a terminal)."""
+    console(out).print(table(headers, rows, right=right, title=title))
