@@ -30,8 +30,16 @@ from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
 
-__all__ = ["THEME", "BarProgress", "console", "is_terminal", "print_table", "state_style",
-           "table"]
+__all__ = [
+    "THEME",
+    "BarProgress",
+    "Rows",
+    "console",
+    "is_terminal",
+    "print_table",
+    "state_style",
+    "table",
+]
 
 # one colour per meaning, the same in every command
 THEME = Theme({
@@ -83,6 +91,34 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str | Text]], *,
     for row in rows:
         grid.add_row(*row)
     return grid
+
+
+class Rows:
+    """Rows printed one by one as they come (``segstream tail``), aligned: fixed widths
+    for every column but the last, which takes the rest of the terminal's width and is
+    cut with an ellipsis. The header comes before the first row."""
+
+    def __init__(self, out: IO[str], headers: Sequence[str], widths: Sequence[int]) -> None:
+        self.console = console(out)
+        self.headers, self.widths = list(headers), list(widths)
+        self.started = False
+
+    def _grid(self) -> Table:
+        grid = Table.grid(padding=(0, 1))
+        for width in self.widths:
+            grid.add_column(width=width, min_width=width, max_width=width, no_wrap=True,
+                            overflow="ellipsis")
+        grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
+        return grid
+
+    def print(self, cells: Sequence[str | Text]) -> None:
+        grid = self._grid()
+        if not self.started:
+            self.started = True
+            grid.add_row(*(Text(h, style="header") for h in self.headers))
+        grid.add_row(*cells)
+        self.console.print(grid)
+        self.console.file.flush()
 
 
 class BarProgress:
