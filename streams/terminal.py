@@ -13,10 +13,10 @@ Lives in ``streams`` (not ``streams.cli``) because ``streams.client`` renders to
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import IO, Any
+from collections.abc import Callable, Sequence
+from typing import IO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -36,7 +36,7 @@ __all__ = [
     "Rows",
     "console",
     "is_terminal",
-    "print_table",
+    "show",
     "state_style",
     "table",
 ]
@@ -79,15 +79,19 @@ def state_style(state: str) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str | Text]], *,
           right: Sequence[int] = (), title: str | None = None) -> Table:
-    """A table of ``rows`` under ``headers``; columns in ``right`` right-aligned (the
-    figures). The last column folds, the others shrink with an ellipsis, so the table
-    fits the terminal's width."""
+    """A table of ``rows`` under ``headers``; the columns in ``right`` are figures:
+    right-aligned and never cut. The text columns wrap to fit the terminal's width
+    (nothing is cut off: an id or a version is read whole)."""
     grid = Table(title=title, header_style="header", expand=False, pad_edge=False)
-    last = len(headers) - 1
     for index, header in enumerate(headers):
-        grid.add_column(header, justify="right" if index in right else "left",
-                        overflow="fold" if index == last else "ellipsis",
-                        no_wrap=index != last)
+        if index in right:
+            widest = max((Text(str(row[index])).cell_len for row in rows), default=0)
+            grid.add_column(header, justify="right", no_wrap=True,
+                            min_width=max(widest, len(header)))
+        else:  # wraps, but not below 10 cells: no column of one letter per line
+            longest = max((Text(str(row[index])).cell_len for row in rows), default=0)
+            grid.add_column(header, overflow="fold", min_width=min(max(longest, len(header)),
+                                                                   10))
     for row in rows:
         grid.add_row(*row)
     return grid
@@ -159,7 +163,10 @@ class BarProgress:
             self.bar.stop()
 
 
-def print_table(out: IO[str], headers: Sequence[str], rows: Sequence[Sequence[Any]], *,
-                right: Sequence[int] = (), title: str | None = None) -> None:
-    """:func:`table` printed to ``out`` (a terminal)."""
-    console(out).print(table(headers, rows, right=right, title=title))
+def show(out: IO[str], plain: Callable[[], str], rich: Callable[[], RenderableType]) -> None:
+    """A command's table view: ``rich()`` on a terminal, ``plain()`` (the text pipes and
+    scripts have always read) anywhere else."""
+    if is_terminal(out):
+        console(out).print(rich())
+    else:
+        print(plain(), file=out)
