@@ -20,6 +20,7 @@ from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TaskProgressColumn,
     TextColumn,
@@ -132,7 +133,10 @@ class BarProgress:
     :class:`streams.client.progress.Progress`; :meth:`close` ends the bar (also after
     an error, so the cursor comes back)."""
 
-    def __init__(self, out: IO[str], total_bytes: int, label: str = "replay") -> None:
+    def __init__(self, out: IO[str], total_bytes: int, label: str = "replay", *,
+                 unit: str = "bytes") -> None:
+        """``unit``: what ``done_bytes`` counts, ``bytes`` (shown in MB) or ``events``
+        (shown as done/total); a total of 0 is unknown (a moving pulse, no ETA)."""
         self.started = time.monotonic()
         self.bar = Progress(
             TextColumn("[header]{task.description}"),
@@ -140,7 +144,7 @@ class BarProgress:
             TaskProgressColumn(),
             TextColumn("{task.fields[events]:>12,} events"),
             TextColumn("{task.fields[rate]:>9,.0f} events/s"),
-            DownloadColumn(binary_units=False),
+            DownloadColumn(binary_units=False) if unit == "bytes" else MofNCompleteColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
             TimeElapsedColumn(),
