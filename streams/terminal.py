@@ -14,22 +14,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from rich.console import Console, RenderableType
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
-from rich.theme import Theme
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.table import Table
+    from rich.text import Text
 
 __all__ = [
     "THEME",
@@ -42,8 +32,8 @@ __all__ = [
     "table",
 ]
 
-# one colour per meaning, the same in every command
-THEME = Theme({
+# one colour per meaning, the same in every command (a Rich Theme of these styles)
+THEME = {
     "entered": "green",
     "exited": "red",
     "sent": "green",
@@ -52,7 +42,7 @@ THEME = Theme({
     "missing": "red",
     "header": "bold",
     "muted": "dim",
-})
+}
 
 
 def is_terminal(out: IO[str]) -> bool:
@@ -67,7 +57,10 @@ def is_terminal(out: IO[str]) -> bool:
 def console(out: IO[str]) -> Console:
     """A Rich console writing to ``out``, with the theme; no guessing of highlights
     (customer ids and offsets are not to be coloured as numbers at random)."""
-    return Console(file=out, theme=THEME, highlight=False, soft_wrap=False)
+    from rich.console import Console
+    from rich.theme import Theme
+
+    return Console(file=out, theme=Theme(THEME), highlight=False, soft_wrap=False)
 
 
 def state_style(state: str) -> str:
@@ -83,6 +76,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str | Text]], *,
     """A table of ``rows`` under ``headers``; the columns in ``right`` are figures:
     right-aligned and never cut. The text columns wrap to fit the terminal's width
     (nothing is cut off: an id or a version is read whole)."""
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table(title=title, header_style="header", expand=False, pad_edge=False)
     for index, header in enumerate(headers):
         if index in right:
@@ -109,6 +105,8 @@ class Rows:
         self.started = False
 
     def _grid(self) -> Table:
+        from rich.table import Table
+
         grid = Table.grid(padding=(0, 1))
         for width in self.widths:
             grid.add_column(width=width, min_width=width, max_width=width, no_wrap=True,
@@ -117,6 +115,8 @@ class Rows:
         return grid
 
     def print(self, cells: Sequence[str | Text]) -> None:
+        from rich.text import Text
+
         grid = self._grid()
         if not self.started:
             self.started = True
@@ -137,6 +137,17 @@ class BarProgress:
                  unit: str = "bytes") -> None:
         """``unit``: what ``done_bytes`` counts, ``bytes`` (shown in MB) or ``events``
         (shown as done/total); a total of 0 is unknown (a moving pulse, no ETA)."""
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.started = time.monotonic()
         self.bar = Progress(
             TextColumn("[header]{task.description}"),
