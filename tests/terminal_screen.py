@@ -4,6 +4,7 @@ of its own (``-L``), so other tmux users on the machine are never touched; read 
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -67,6 +68,9 @@ def screen(command: list[str]) -> Iterator[Screen]:
         yield Screen(socket)
     finally:
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=30)
+        # the server leaves its socket file behind
+        folder = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        (folder / socket).unlink(missing_ok=True)
 
 
 BAR = "━"
