@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from streams.cli.common import Commands
+from streams.client.progress import Progress, Shown
 from streams.tools import importers
 
 __all__ = ["add_parser", "run_import"]
@@ -24,14 +25,29 @@ def add_parser(commands: Commands) -> None:
                           help="one of: " + ", ".join(sorted(importers.FORMATS)))
     importer.add_argument("file", type=Path, metavar="FILE")
     importer.add_argument("--out", type=Path, help="write here (default: stdout)")
+    importer.add_argument("--progress", action="store_true", default=False,
+                          help="progress bars on stderr (default: when it is a terminal)")
+    importer.add_argument("--no-progress", action="store_true", default=False,
+                          help="no progress bars")
     importer.set_defaults(run=run_import)
 
 
+def _bars(label: str, total: int) -> Shown:
+    """Rich's bar on a terminal, counting events; elsewhere none (the summary says it)."""
+    from streams.terminal import BarProgress, is_terminal
+
+    if is_terminal(sys.stderr):
+        return BarProgress(sys.stderr, total, label, unit="events")
+    return Progress(sys.stderr, 0, enabled=False)
+
+
 def run_import(args: argparse.Namespace) -> int:
+    progress = args.progress or (not args.no_progress and sys.stderr.isatty())
+    bars = _bars if progress else None
     if args.out is None:
-        report = importers.run_import(args.format, args.file, sys.stdout.buffer)
+        report = importers.run_import(args.format, args.file, sys.stdout.buffer, progress=bars)
     else:
         with args.out.open("wb") as out:
-            report = importers.run_import(args.format, args.file, out)
+            report = importers.run_import(args.format, args.file, out, progress=bars)
     print(report.summary(), file=sys.stderr)
     return 0

@@ -7,11 +7,21 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from streams.cli.common import Commands, add_worker_access, worker_access
-from streams.client.models_view import collect, format_clusters, format_models
+from streams.client.models_view import (
+    clusters_tables,
+    collect,
+    format_clusters,
+    format_models,
+    models_tables,
+)
 from streams.client.worker_api import default_worker
+from streams.terminal import show
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 __all__ = ["add_arguments", "add_parsers", "run_clusters", "run_models"]
 
@@ -40,17 +50,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, path: str, fmt_table: Callable[[dict[str, Any]], str],
-         out: IO[str] | None) -> int:
+         rich_table: Callable[[dict[str, Any]], RenderableType], out: IO[str] | None) -> int:
     out = out or sys.stdout
     document = collect(args.worker or [default_worker()], path, worker_access(args))
     fmt = args.format or ("table" if out.isatty() else "json")
-    print(json.dumps(document, indent=2) if fmt == "json" else fmt_table(document), file=out)
+    if fmt == "json":
+        print(json.dumps(document, indent=2), file=out)
+    else:
+        show(out, lambda: fmt_table(document), lambda: rich_table(document))
     return 0
 
 
 def run_models(args: argparse.Namespace, out: IO[str] | None = None) -> int:
-    return _run(args, "/models", format_models, out)
+    return _run(args, "/models", format_models, models_tables, out)
 
 
 def run_clusters(args: argparse.Namespace, out: IO[str] | None = None) -> int:
-    return _run(args, "/clusters", format_clusters, out)
+    return _run(args, "/clusters", format_clusters, clusters_tables, out)

@@ -8,8 +8,9 @@ import sys
 from typing import IO
 
 from streams.cli.common import Commands, add_worker_access, worker_access
-from streams.client.profile import fetch_profile, format_profile
+from streams.client.profile import fetch_profile, format_profile, profile_tables
 from streams.client.worker_api import default_worker
+from streams.terminal import show
 
 __all__ = ["add_parser", "add_profile_arguments", "run_profile"]
 
@@ -41,5 +42,5 @@ def run_profile(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     if fmt == "json":
         print(json.dumps(document, indent=2), file=out)
     else:
-        print(format_profile(document), file=out)
+        show(out, lambda: format_profile(document), lambda: profile_tables(document))
     return 0

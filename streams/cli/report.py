@@ -19,6 +19,7 @@ from streams.cli.common import Commands, add_definitions, load_definitions_file,
 from streams.cli.lift import add_window_arguments, parse_window
 from streams.cli.replay import add_engine_arguments, run_offline
 from streams.errors import UserError
+from streams.terminal import BarProgress, console, is_terminal
 from streams.tools.eventlog import read_jsonl
 
 if TYPE_CHECKING:
@@ -89,7 +90,13 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def _say(text: str, progress: bool) -> None:
-    if progress:
+    if not progress:
+        return
+    if is_terminal(sys.stderr):  # the step in bold; its details plain
+        from rich.text import Text
+
+        console(sys.stderr).print(Text.assemble(("segstream report: ", "header"), text))
+    else:
         print(f"segstream report: {text}", file=sys.stderr, flush=True)
 
 
@@ -108,14 +115,27 @@ def _read(paths: list[Path], definitions: Definitions, progress: bool) -> Report
     from streams.tools.report import BadRecord, ReportBuilder
 
     builder = ReportBuilder(definitions)
-    for path in paths:
-        for line, record in enumerate(read_jsonl(path), 1):
-            try:
-                builder.add(record)
-            except BadRecord as exc:
-                raise UserError(f"{path}:{line}: {exc}") from None
-            if progress and builder.records % 100_000 == 0:
-                _say(f"{builder.records:,} output records read", progress)
+    # on a terminal a bar counting the records (and their rate); elsewhere a line
+    # every 100,000 records
+    bar = (BarProgress(sys.stderr, 0, "reading outputs", unit="events")
+           if progress and is_terminal(sys.stderr) else None)
+    try:
+        for path in paths:
+            for line, record in enumerate(read_jsonl(path), 1):
+                try:
+                    builder.add(record)
+                except BadRecord as exc:
+                    raise UserError(f"{path}:{line}: {exc}") from None
+                if bar is not None:
+                    if not builder.records & 1023:
+                        bar.show(time.monotonic(), builder.records, builder.records)
+                elif progress and builder.records % 100_000 == 0:
+                    _say(f"{builder.records:,} output records read", progress)
+        if bar is not None:
+            bar.show(time.monotonic(), builder.records, builder.records, final=True)
+    finally:
+        if bar is not None:
+            bar.close()
     return builder
 
 

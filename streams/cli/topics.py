@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
 from streams.cli.common import Commands, Parser, add_connection, connection, env, positive
 
@@ -28,7 +29,8 @@ def add_parser(commands: Commands) -> None:
 
 
 def run_topics(args: argparse.Namespace) -> int:
-    from streams.client.topics import describe_topics, ensure_topics, format_topics
+    from streams.client.topics import describe_topics, ensure_topics, format_topics, topics_table
+    from streams.terminal import show
 
     if args.topics_command == "describe":
         infos = describe_topics(connection(args))
@@ -36,7 +38,7 @@ def run_topics(args: argparse.Namespace) -> int:
             import json
             print(json.dumps([dataclasses.asdict(i) for i in infos], indent=2))
         else:
-            print(format_topics(infos))
+            show(sys.stdout, lambda: format_topics(infos), lambda: topics_table(infos))
         return 0
 
     settings = dataclasses.replace(connection(args), partitions=args.partitions,

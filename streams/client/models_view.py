@@ -10,12 +10,17 @@ each started from, its centre in plain feature values, its size, top categories.
 from __future__ import annotations
 
 import urllib.error
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.client.worker_api import WebAccess, get_json, said
 from streams.errors import UserError
 
-__all__ = ["collect", "format_clusters", "format_models"]
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+NONE_YET = "no partitions with models on these workers yet"
+
+__all__ = ["clusters_tables", "collect", "format_clusters", "format_models", "models_tables"]
 
 
 def collect(workers: list[str], path: str, access: WebAccess | None = None) -> dict[str, Any]:
@@ -39,43 +44,111 @@ def format_models(document: dict[str, Any]) -> str:
     for partition, models in document["partitions"].items():
         for name in ("propensity", "churn"):
             m = models[name]
-            auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.3f}"
-            loss = "-" if m["log_loss"] is None else f"{m['log_loss']:.3f}"
+            auc, loss = _metric(m["roc_auc"]), _metric(m["log_loss"])
             lines.append(f"{partition:>9}  {name:<10}  {m['version']:<20}  {m['labels']:>6}  "
                          f"{m['positives']:>9}  {auc:>7}  {loss:>8}  {m['warm']}")
         btyd = models["btyd"]
-        bg = btyd.get("bg_nbd")
-        params = "not fitted yet" if not bg else ", ".join(
-            f"{k}={v:.4g}" for k, v in {**bg, **(btyd.get("gamma_gamma") or {})}.items())
+        params = _fit(btyd)
         fits.append(f"{partition:>9}  btyd  {btyd['version']:<18}  {btyd['buyers']:>6} buyers  "
                     f"{params}")
     if not document["partitions"]:
-        return "no partitions with models on these workers yet"
+        return NONE_YET
     return "\n".join([*lines, "", "partition  BG/NBD + Gamma-Gamma fit", *fits])
 
 
 def format_clusters(document: dict[str, Any]) -> str:
     """Per cluster: size over all partitions, archetype, centre per partition."""
     if not document["partitions"]:
-        return "no partitions with models on these workers yet"
+        return NONE_YET
     lines = []
-    by_id: dict[int, list[tuple[str, dict[str, Any]]]] = {}
-    for partition, clusters in document["partitions"].items():
-        for cluster in clusters:
-            by_id.setdefault(cluster["cluster"], []).append((partition, cluster))
+    by_id = _by_cluster(document)
     for cid, entries in sorted(by_id.items()):
         first = entries[0][1]
         size = sum(c["size"] for _, c in entries)
         lines.append(f"cluster_{cid}  {first['archetype']}  ({size} customers)  "
                      f"{first['description']}")
-        categories: dict[str, int] = {}
-        for _, c in entries:
-            for name, count in c["top_categories"]:
-                categories[name] = categories.get(name, 0) + count
-        if categories:
-            top = sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        top = _top_categories(entries)
+        if top:
             lines.append("  top categories  " + ", ".join(f"{n} ({k})" for n, k in top))
         for partition, c in entries:
             centre = ", ".join(f"{k}={v:g}" for k, v in c["centroid"].items())
             lines.append(f"  partition {partition}: {c['size']} customers; centre {centre}")
     return "\n".join(lines)
+
+
+def _fit(btyd: dict[str, Any]) -> str:
+    bg = btyd.get("bg_nbd")
+    return "not fitted yet" if not bg else ", ".join(
+        f"{k}={v:.4g}" for k, v in {**bg, **(btyd.get("gamma_gamma") or {})}.items())
+
+
+def _by_cluster(document: dict[str, Any]) -> dict[int, list[tuple[str, dict[str, Any]]]]:
+    """Each cluster id's (partition, cluster) entries."""
+    by_id: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    for partition, clusters in document["partitions"].items():
+        for cluster in clusters:
+            by_id.setdefault(cluster["cluster"], []).append((partition, cluster))
+    return by_id
+
+
+def _top_categories(entries: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, int]]:
+    """The five commonest categories over a cluster's partitions."""
+    categories: dict[str, int] = {}
+    for _, c in entries:
+        for name, count in c["top_categories"]:
+            categories[name] = categories.get(name, 0) + count
+    return sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+
+
+def _metric(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def models_tables(document: dict[str, Any]) -> RenderableType:
+    """:func:`format_models` for a terminal: the classifiers' table, then the fits'."""
+    from rich.console import Group
+
+    from streams.terminal import table
+
+    if not document["partitions"]:
+        return NONE_YET
+    rows, fits = [], []
+    for partition, models in document["partitions"].items():
+        for name in ("propensity", "churn"):
+            m = models[name]
+            rows.append([partition, name, m["version"], str(m["labels"]), str(m["positives"]),
+                         _metric(m["roc_auc"]), _metric(m["log_loss"]), str(m["warm"])])
+        btyd = models["btyd"]
+        params = _fit(btyd)
+        fits.append([partition, btyd["version"], str(btyd["buyers"]), params])
+    return Group(
+        table(("partition", "model", "version", "labels", "positives", "roc_auc", "log_loss",
+               "warm"), rows, right=(0, 3, 4, 5, 6)),
+        table(("partition", "BG/NBD version", "buyers", "BG/NBD + Gamma-Gamma fit"), fits,
+              right=(0, 2)))
+
+
+def clusters_tables(document: dict[str, Any]) -> RenderableType:
+    """:func:`format_clusters` for a terminal: one row per cluster (size over all
+    partitions, archetype, top categories, description), then the centres by partition."""
+    from rich.console import Group
+
+    from streams.terminal import table
+
+    if not document["partitions"]:
+        return NONE_YET
+    by_id = _by_cluster(document)
+    rows, centres = [], []
+    for cid, entries in sorted(by_id.items()):
+        first = entries[0][1]
+        top = _top_categories(entries)
+        rows.append([f"cluster_{cid}", first["archetype"],
+                     str(sum(c["size"] for _, c in entries)),
+                     ", ".join(f"{n} ({k})" for n, k in top) or "-", first["description"]])
+        centres.extend([f"cluster_{cid}", partition, str(c["size"]),
+                        ", ".join(f"{k}={v:g}" for k, v in c["centroid"].items())]
+                       for partition, c in entries)
+    return Group(
+        table(("cluster", "archetype", "customers", "top categories", "description"), rows,
+              right=(2,)),
+        table(("cluster", "partition", "customers", "centre"), centres, right=(1, 2)))

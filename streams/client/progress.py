@@ -2,7 +2,8 @@
 
 The total is the files' size, uncompressed: for gzip, the ISIZE field of the trailer
 (exact for one member below 4 GiB). The line is rewritten in place (``\\r``) at most
-every :data:`PROGRESS_SECONDS`, and ends with a newline when the replay is done.
+every :data:`PROGRESS_SECONDS`, and ends with a newline when the replay is done. On a
+terminal, :func:`progress_for` gives Rich's bar instead (:mod:`streams.terminal`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import os
 import struct
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from streams.tools.eventlog import is_gzip
 
-__all__ = ["PROGRESS_SECONDS", "Progress", "uncompressed_size"]
+__all__ = ["PROGRESS_SECONDS", "Progress", "progress_for", "total_size",
+           "uncompressed_size"]
 
 PROGRESS_SECONDS = 0.25     # at most 4 progress lines a second
 
@@ -30,9 +32,34 @@ def uncompressed_size(path: Path) -> int:
         return int(struct.unpack("<I", handle.read(4))[0])
 
 
+def total_size(paths: list[Path]) -> int:
+    """The files' uncompressed sizes summed; a missing one counts 0 (its error comes
+    when it is opened, as without a progress bar)."""
+    return sum(uncompressed_size(p) for p in paths if p.is_file())
+
+
 def _clock(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class Shown(Protocol):
+    """What a replay calls: the plain line or the Rich bar."""
+
+    def show(self, now: float, produced: int, done_bytes: int,
+             final: bool = False) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def progress_for(out: IO[str], total_bytes: int, enabled: bool,
+                 label: str = "replay") -> Shown:
+    """Rich's bar when ``out`` is a terminal, else the plain line (off: does nothing)."""
+    from streams.terminal import BarProgress, is_terminal
+
+    if enabled and is_terminal(out):
+        return BarProgress(out, total_bytes, label)
+    return Progress(out, total_bytes, enabled)
 
 
 class Progress:
@@ -62,3 +89,6 @@ class Progress:
         self.width = len(text)
         self.out.write(f"\r{text}{pad}" + ("\n" if final else ""))
         self.out.flush()
+
+    def close(self) -> None:
+        """Nothing to end: the last line is already written."""

@@ -31,7 +31,7 @@ Pacing (:mod:`streams.client.pacing`): with ``speed`` s, the record with event t
 ``ts`` is sent at ``wall_start + (ts - ts_first) / s``, computed from the start every
 time, so sleeping never accumulates drift; ``rate`` caps events per second with a
 token bucket. ``speed=None`` is "max": as fast as the producer goes. The progress line
-is :mod:`streams.client.progress`.
+is :mod:`streams.client.progress` (Rich's bar on a terminal).
 
 Producer settings (kafka-python, :data:`PRODUCER_CONFIG`): ``acks=all`` (a record
 counts as produced, and the checkpoint moves past it, once every in-sync replica has
@@ -65,7 +65,7 @@ from typing import IO, Any
 from streams.client.connect import BrokerUnavailable, client_settings, explained, message
 from streams.client.fast_send import keyed_sender
 from streams.client.pacing import TokenBucket
-from streams.client.progress import Progress, uncompressed_size
+from streams.client.progress import progress_for, uncompressed_size
 from streams.client.replay_checkpoint import read_checkpoint, write_checkpoint
 from streams.client.topics import connect_admin, partition_count
 from streams.errors import UserError
@@ -179,7 +179,7 @@ def replay_to_kafka(paths: list[Path], bootstrap: str, topic: str, options: Repl
     send = producer.send
     send_keyed, _ = keyed_sender(producer, topic, FAST_SEND)
     monotonic = time.monotonic
-    progress = Progress(out, sum(uncompressed_size(p) for p in paths), options.progress)
+    progress = progress_for(out, sum(uncompressed_size(p) for p in paths), options.progress)
     bucket = None if options.rate is None else TokenBucket(options.rate, monotonic())
 
     pending: set[Any] = set()  # batch futures (or record futures) since the last sync
@@ -277,6 +277,8 @@ def replay_to_kafka(paths: list[Path], bootstrap: str, topic: str, options: Repl
                 sync()
         raise
     finally:
+        if not completed:
+            progress.close()
         with contextlib.suppress(Exception):
             producer.close(timeout=5)
     elapsed = monotonic() - started

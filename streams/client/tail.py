@@ -3,7 +3,8 @@
 Reads every partition of one of the worker's output topics (no consumer group, so it
 never disturbs anyone's offsets), from the end (live) or the beginning, keeps the
 records that pass the filters and prints them as aligned lines (``table``) or one JSON
-object per line (``json``). On exit (``--count`` reached, ``--idle`` seconds without a
+object per line (``json``); on a terminal the table is Rich's, coloured and cut to
+its width (:mod:`streams.terminal`). On exit (``--count`` reached, ``--idle`` seconds without a
 record, or Ctrl-C) a summary line with counts and rates goes to stderr.
 """
 
@@ -14,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
@@ -22,6 +23,10 @@ from segments.records import DEAD_LETTERS, MICRO_MOMENTS, MICRO_MOMENTS_SUPPRESS
 from streams.errors import UserError
 from streams.kafka_config import KafkaConfig
 from streams.settings import Settings
+from streams.terminal import Rows, is_terminal, state_style
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 __all__ = ["ISOLATION_LEVELS", "TOPICS", "Filters", "follow", "keep", "render"]
 
@@ -81,6 +86,54 @@ def render(value: dict[str, Any]) -> str:
             f"{value.get('detail', '')[:80]}")
 
 
+def cells(value: dict[str, Any]) -> tuple[str, list[str | Text]]:
+    """The kind of record and its cells for a terminal (:class:`streams.terminal.Rows`),
+    coloured: entered green, exited red, sent green, withheld yellow."""
+    from rich.text import Text
+
+    at, who = value.get("at", ""), value.get("customer_id", "")
+    if "segment" in value:
+        change = value.get("change", "")
+        sign = "+" if change == "entered" else "-"
+        return "segment", [at, who, Text(f"{sign}{value['segment']}", style=state_style(change)),
+                           value.get("cause", {}).get("kind", ""),
+                           orjson.dumps(value.get("reason", {})).decode()]
+    if "moment" in value:
+        state = value.get("suppressed") or "sent"
+        label = state + (f" until {value['held_until']}" if "held_until" in value else "")
+        items = ",".join(str(i.get("product_id") or i.get("category") or "")
+                         for i in value.get("items", [])[:3])
+        local = (value.get("context") or {}).get("local_time") or "--:--"
+        return "moment", [at, who, value["moment"], f"{value.get('score', 0):4.2f}", local,
+                          Text(label, style=state_style(state)), items]
+    source = value.get("source", {})
+    return "dead", [at, source.get("key") or "-", Text(value.get("reason", ""), style="dead"),
+                    f"{source.get('partition')}/{source.get('offset')}",
+                    value.get("detail", "")]
+
+
+# per kind of record: the headers and the widths of all columns but the last (a longer
+# customer id is cut with an ellipsis; --format json has it whole)
+COLUMNS = {
+    "segment": (("at", "customer", "segment", "cause", "reason"), (24, 24, 25, 11)),
+    "moment": (("at", "customer", "moment", "score", "local", "state", "items"),
+               (24, 24, 18, 5, 5, 14)),
+    "dead": (("at", "key", "reason", "source", "detail"), (24, 24, 18, 10)),
+}
+
+
+def _terminal(out: IO[str]) -> Callable[[dict[str, Any], bytes], None]:
+    """Aligned, coloured rows on a terminal: one :class:`Rows` per kind of record."""
+    printers: dict[str, Rows] = {}
+
+    def show(value: dict[str, Any], raw: bytes) -> None:
+        kind, row = cells(value)
+        if kind not in printers:
+            printers[kind] = Rows(out, *COLUMNS[kind])
+        printers[kind].print(row)
+    return show
+
+
 def _consumer(settings: Settings, topic: str, from_beginning: bool,
               isolation: str = "read_committed") -> Any:
     from kafka import KafkaConsumer, TopicPartition
@@ -123,9 +176,16 @@ def follow(bootstrap: str, topic: str, filters: Filters, *, table: bool,
     stderr. ``isolation``: one of :data:`ISOLATION_LEVELS`."""
     consumer = _consumer(Settings(bootstrap=bootstrap, kafka=kafka or KafkaConfig()), topic,
                          from_beginning, isolation)
-    show: Callable[[dict[str, Any], bytes], str] = (
-        (lambda value, raw: render(value)) if table
-        else (lambda value, raw: raw.decode("utf-8", "replace")))
+    show: Callable[[dict[str, Any], bytes], None]
+    if table and is_terminal(out):
+        show = _terminal(out)
+    else:
+        plain: Callable[[dict[str, Any], bytes], str] = (
+            (lambda value, raw: render(value)) if table
+            else (lambda value, raw: raw.decode("utf-8", "replace")))
+
+        def show(value: dict[str, Any], raw: bytes) -> None:
+            print(plain(value, raw), file=out, flush=True)
     started = last_record = time.monotonic()
     shown, read = 0, 0
     kinds: Counter[str] = Counter()
@@ -147,7 +207,7 @@ def follow(bootstrap: str, topic: str, filters: Filters, *, table: bool,
                     shown += 1
                     kinds[value.get("moment") or value.get("segment")
                           or value.get("reason") or "?"] += 1
-                    print(show(value, record.value), file=out, flush=True)
+                    show(value, record.value)
                     if count is not None and shown >= count:
                         break
                 if count is not None and shown >= count:

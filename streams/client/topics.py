@@ -7,7 +7,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic, OffsetSpec
@@ -19,8 +19,11 @@ from streams.client.connect import BrokerUnavailable, client_settings, explained
 from streams.errors import UserError
 from streams.settings import Settings
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
 __all__ = ["BrokerUnavailable", "TopicInfo", "connect_admin", "describe_topics", "ensure_topics",
-           "format_topics", "partition_count", "wait_until_described"]
+           "format_topics", "partition_count", "topics_table", "wait_until_described"]
 
 log = logging.getLogger(__name__)
 
@@ -208,3 +211,22 @@ def format_topics(infos: list[TopicInfo]) -> str:
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
     return "\n".join("  ".join(r[c].ljust(widths[c]) if c < 5 else r[c]
                                for c in range(6)).rstrip() for r in rows)
+
+
+def topics_table(infos: list[TopicInfo]) -> Table:
+    """:func:`format_topics` for a terminal: Rich's table, a missing topic in red."""
+    from rich.text import Text
+
+    from streams.terminal import table
+
+    rows: list[list[str | Text]] = []
+    for i in infos:
+        if not i.exists:
+            rows.append([Text(i.name, style="missing"), "-", "-", "-", "-",
+                         Text("missing (segstream topics create)", style="missing")])
+            continue
+        configs = " ".join(f"{k}={v}" for k, v in sorted(i.configs.items())) or "-"
+        rows.append([i.name, str(i.partitions), f"{i.records:,}", f"{i.bytes:,}",
+                     "-" if i.lag is None else f"{i.lag:,}", configs])
+    return table(("topic", "partitions", "records", "bytes", "lag", "configs"), rows,
+                 right=(1, 2, 3, 4))

@@ -35,6 +35,7 @@ from segments.engine import Engine
 from segments.gate import Gate
 from segments.models.refits import refit_pool
 from segments.processor import MemoryStore, Processor, Source
+from streams.client.progress import Shown, progress_for, total_size
 from streams.tools.eventlog import open_lines
 from streams.tools.partitioner import partition_for
 
@@ -129,23 +130,20 @@ class _RefitPool:
 def _replay_lines(processor: Processor, paths: list[Path], write: Callable[[bytes], object],
                   *, until: int | None, partitions: int, wall: int, progress: bool,
                   mine: frozenset[int] | None, sequenced: bool) -> dict[str, int]:
-    written = consumed = sequence = 0
-    started = time.perf_counter()
-    for path in paths:
-        for number, line in open_lines(path):
-            partition = partition_of(line, partitions)
-            sequence += 1
-            if mine is not None and partition not in mine:
-                continue
-            records = processor.process(line, Source(str(path), partition, number), wall)
-            consumed += 1
-            prefix = b"%d\t" % sequence if sequenced else b""
-            for record in records:
-                write(prefix + orjson.dumps(record.value) + b"\n")
-            written += len(records)
-            if progress and consumed % 100_000 == 0:
-                rate = consumed / (time.perf_counter() - started)
-                print(f"\r{consumed:,} events, {rate:,.0f}/s", end="", file=sys.stderr)
+    written = consumed = sequence = done_bytes = 0
+    shown = (progress_for(sys.stderr, total_size(paths), True)
+             if progress else None)
+    try:
+        for path in paths:
+            written, consumed, sequence, done_bytes = _replay_file(
+                processor, path, write, partitions, wall, mine, sequenced, shown,
+                (written, consumed, sequence, done_bytes))
+    except BaseException:
+        if shown is not None:
+            shown.close()  # the cursor back before the error is shown
+        raise
+    if shown is not None:
+        shown.show(time.monotonic(), sequence, done_bytes, final=True)
     if until is not None:
         for partition in range(partitions):
             if mine is not None and partition not in mine:
@@ -162,14 +160,41 @@ def _replay_lines(processor: Processor, paths: list[Path], write: Callable[[byte
     return summary
 
 
+def _replay_file(processor: Processor, path: Path, write: Callable[[bytes], object],
+                 partitions: int, wall: int, mine: frozenset[int] | None, sequenced: bool,
+                 shown: Shown | None,
+                 counts: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """One file's lines through ``processor``; the running (records written, events
+    consumed, lines read, bytes read). The bar, when shown, counts the lines read: in a
+    job that is every partition's, so the first job's bar is the whole replay's."""
+    written, consumed, sequence, done_bytes = counts
+    monotonic = time.monotonic
+    for number, line in open_lines(path):
+        sequence += 1
+        if shown is not None:
+            done_bytes += len(line) + 1
+            if not sequence & 1023:
+                shown.show(monotonic(), sequence, done_bytes)
+        partition = partition_of(line, partitions)
+        if mine is not None and partition not in mine:
+            continue
+        records = processor.process(line, Source(str(path), partition, number), wall)
+        consumed += 1
+        prefix = b"%d\t" % sequence if sequenced else b""
+        for record in records:
+            write(prefix + orjson.dumps(record.value) + b"\n")
+        written += len(records)
+    return written, consumed, sequence, done_bytes
+
+
 def _job(send: Connection, paths: list[Path], definitions: Definitions,
          until: int | None, partitions: int, wall: int, mine: frozenset[int],
-         out: Path) -> None:
+         out: Path, progress: bool) -> None:
     try:
         with out.open("wb") as file:
             send.send(_replay_partitions(paths, definitions, file.write, until=until,
                                          partitions=partitions, wall=wall, mine=mine,
-                                         sequenced=True))
+                                         sequenced=True, progress=progress))
     except BaseException:
         send.send(traceback.format_exc())
         raise
@@ -190,10 +215,12 @@ def _replay_in_jobs(paths: list[Path], definitions: Definitions, out: IO[bytes],
     with tempfile.TemporaryDirectory(prefix="segstream-replay-") as tmp:
         files = [Path(tmp) / f"job-{job}" for job in range(jobs)]
         running = []
-        for share, file in zip(shares, files, strict=True):
+        for job, (share, file) in enumerate(zip(shares, files, strict=True)):
             receive, send = context.Pipe(duplex=False)
+            # every job reads every line: the first one's bar is the whole replay's
             process = context.Process(target=_job, args=(send, paths, definitions, until,
-                                                         partitions, wall, share, file))
+                                                         partitions, wall, share, file,
+                                                         progress and job == 0))
             process.start()
             send.close()
             running.append((process, receive))

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from segments.timefmt import parse_ts
 from streams.errors import UserError
+
+if TYPE_CHECKING:
+    from streams.client.progress import Shown
 
 __all__ = ["FORMATS", "ImportReport", "run_import"]
 
@@ -58,8 +62,12 @@ def _ranked(counts: Counter[str]) -> list[tuple[str, int]]:
 
 
 def run_import(fmt: str, path: Path, out: IO[bytes],
-               report: ImportReport | None = None) -> ImportReport:
+               report: ImportReport | None = None,
+               progress: Callable[[str, int], Shown] | None = None) -> ImportReport:
     """Import ``path`` as ``fmt`` and write the events to ``out`` in time order.
+
+    ``progress(label, total)`` makes a progress display (:mod:`streams.client.progress`)
+    for each phase: reading (total unknown: 0) and writing (total: the events).
 
     Raises :class:`UserError` (one line, starting with the path) for an unknown format,
     a missing or unreadable file, or a file that is not in the format.
@@ -72,12 +80,42 @@ def run_import(fmt: str, path: Path, out: IO[bytes],
         raise UserError(f"{path}: unknown import format {fmt!r} "
                         f"(known: {', '.join(sorted(FORMATS))})")
     check_file(path)
-    events = sorted(importer(path, report), key=_order)
-    for event in events:
-        out.write(orjson.dumps(event) + b"\n")
-        report.written += 1
-        report.by_type[event["type"]] += 1
+    if progress is None:
+        events = sorted(importer(path, report), key=_order)
+        for event in events:
+            _write(out, event, report)
+        return report
+    reading = progress(f"reading {path.name}", 0)
+    try:
+        events = sorted(_shown(importer(path, report), reading), key=_order)
+    finally:
+        reading.close()
+    writing = progress("writing", len(events))
+    try:
+        for n, event in enumerate(events, 1):
+            _write(out, event, report)
+            if not n & 1023:
+                writing.show(time.monotonic(), n, n)
+        writing.show(time.monotonic(), len(events), len(events), final=True)
+    finally:
+        writing.close()
     return report
+
+
+def _write(out: IO[bytes], event: dict[str, Any], report: ImportReport) -> None:
+    out.write(orjson.dumps(event) + b"\n")
+    report.written += 1
+    report.by_type[event["type"]] += 1
+
+
+def _shown(events: Iterable[dict[str, Any]], shown: Shown) -> Iterator[dict[str, Any]]:
+    """``events``, counted on ``shown`` as they are read."""
+    n = 0
+    for n, event in enumerate(events, 1):
+        if not n & 1023:
+            shown.show(time.monotonic(), n, n)
+        yield event
+    shown.show(time.monotonic(), n, n, final=True)
 
 
 def _order(event: dict[str, Any]) -> tuple[int, str]:
