@@ -43,6 +43,8 @@ from segments.timefmt import DAY_MS
 __all__ = ["SNAPSHOT_FORMAT", "OnLabel", "PartitionModels", "RefitInFlight"]
 
 SNAPSHOT_FORMAT = 1
+_ALIVE_CACHE_SIZE = 1 << 16
+_VERSIONS_CACHE_SIZE = 1 << 12
 
 class RefitInFlight(NamedTuple):
     """A BG/NBD refit started at ``started``, applied at ``apply_at`` (event time)."""
@@ -81,6 +83,9 @@ class PartitionModels:
         self.refit_note = ""
         self.pending: RefitInFlight | None = None
         self.dirty = 0  # model updates since the last snapshot
+        self._alive_for: BgNbdParams | None = None  # what _alive_cache was computed with
+        self._alive_cache: dict[tuple[int, float, float], tuple[float, float]] = {}
+        self._versions: dict[tuple[Any, ...], str] = {}
         self.reset_derived()
 
     # ---- derived state ---------------------------------------------------------
@@ -176,14 +181,28 @@ class PartitionModels:
         recency = float(last - first) if x else 0.0
         summary = Summary(x, recency, float(max(now // DAY_MS - first, last - first)),
                           monetary)
-        alive = p_alive(bg, summary)
-        expected = expected_purchases(bg, summary, 365.0)
+        alive, expected = self._alive_expected(bg, summary)
         value = None
         if self.gg is not None:
             spend = expected_spend(self.gg, summary)
             if math.isfinite(spend):
                 value = round(expected * spend, 2)
-        return round(alive, 6), expected, value
+        return alive, expected, value
+
+    def _alive_expected(self, bg: BgNbdParams, summary: Summary) -> tuple[float, float]:
+        """p_alive (rounded) and expected purchase days in 365 days: pure functions of
+        the parameters and (x, t_x, T) in whole days, which many customers and
+        successive time transitions share, so they are kept until the next refit."""
+        if bg is not self._alive_for:
+            self._alive_for, self._alive_cache = bg, {}
+        key = (summary.frequency, summary.recency, summary.age)
+        cached = self._alive_cache.get(key)
+        if cached is None:
+            if len(self._alive_cache) >= _ALIVE_CACHE_SIZE:
+                self._alive_cache.clear()
+            cached = self._alive_cache[key] = (round(p_alive(bg, summary), 6),
+                                               expected_purchases(bg, summary, 365.0))
+        return cached
 
     def stamp(self, state: CustomerState, f: Features) -> None:
         """Keep in ``state.scores`` what the customer was scored with, and the cluster
@@ -352,8 +371,19 @@ class PartitionModels:
         return f"{model}:p{self.partition}:{self.versions()[model]}"
 
     def version_string(self, models: Iterable[str]) -> str:
-        """A record's ``model_version`` for the given models (segments.models.versions)."""
-        return version_string(self.partition, self.versions(), models)
+        """A record's ``model_version`` for the given models (segments.models.versions);
+        kept per (models, counts), as every evaluation stamps one and counts move
+        far less often than customers are evaluated."""
+        key = (models if isinstance(models, tuple | frozenset) else tuple(models),
+               self.propensity.labels, self.churn.labels, self.clusterer.updates,
+               self.refits)
+        text = self._versions.get(key)
+        if text is None:
+            if len(self._versions) >= _VERSIONS_CACHE_SIZE:
+                self._versions.clear()
+            text = self._versions[key] = version_string(self.partition, self.versions(),
+                                                        key[0])
+        return text
 
     def metrics(self) -> dict[str, Any]:
         """Progressive-validation metrics and counts, as plain data."""

@@ -57,7 +57,7 @@ def refit_pool(start_method: str) -> ProcessPoolExecutor:
     A parent killed with SIGKILL cannot stop its pool: the child and its resource
     tracker stayed, owned by init, for as long as anyone watched."""
     pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context(start_method),
-                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+                               initializer=_start_refit_process, initargs=(os.getpid(),))
     # start it and load SciPy now: a first refit that waited for both stalled a worker
     # catching up on a backlog (its clock outran the fit) for ~3 s
     pool.submit(_load_the_fit)
@@ -66,6 +66,20 @@ def refit_pool(start_method: str) -> ProcessPoolExecutor:
 
 def _load_the_fit() -> None:
     fit_btyd([(1, 10.0, 20.0, 5.0), (0, 0.0, 20.0, 0.0)])
+
+
+def _start_refit_process(parent: int) -> None:
+    _one_blas_thread()
+    _exit_with_parent(parent)
+
+
+def _one_blas_thread() -> None:
+    """A fit is a 4-parameter L-BFGS-B: its BLAS calls are on vectors of 4, and
+    OpenBLAS waking its threads for each one made a refit ~9x slower on 2 shared cores
+    (2.9 ms per ``setulb`` call instead of 0.3 ms). One thread gives the same bits."""
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def _exit_with_parent(parent: int, every: float = 0.5) -> None:
