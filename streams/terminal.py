@@ -130,7 +130,7 @@ class BarProgress:
     """The progress bar of a replay on a terminal: bytes read of the total (bar,
     percentage, MB), events and events/s, ETA and elapsed time; redrawn by Rich at most
     4 times a second, so :meth:`show` is cheap to call often. Same calls as
-    :class:`streams.client.progress.Progress`; :meth:`close` ends the bar (also after
+    :class:`streams.tools.progress.Progress`; :meth:`close` ends the bar (also after
     an error, so the cursor comes back)."""
 
     def __init__(self, out: IO[str], total_bytes: int, label: str = "replay", *,

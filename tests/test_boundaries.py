@@ -3,7 +3,7 @@ convention, and once more in a fresh interpreter for what is imported indirectly
 
 - ``segments/``, the core: nothing from ``streams``, Faust, mode, aiokafka or Kafka.
 - ``streams/tools/``: no Faust, mode, aiokafka or Kafka, and of ``streams`` only the
-  tools themselves and ``streams.errors``.
+  tools themselves, ``streams.errors`` and ``streams.terminal`` (drawing on a terminal).
 - ``streams/client/``: no Faust, mode or aiokafka, and none of the Faust adapter's
   modules.
 - ``streams/cli/``: Faust and the adapter only inside the worker command's function,
@@ -92,7 +92,8 @@ def test_segments_imports_nothing_of_the_adapter_kafka_or_faust() -> None:
 def test_tools_import_no_kafka_faust_or_adapter() -> None:
     assert offences("streams/tools", "streams/tools/ needs no broker: no Kafka, Faust or "
                     "adapter module", (*FAUST, *KAFKA),
-                    ("segments", "schemas", "streams.errors", "streams.tools")) == []
+                    ("segments", "schemas", "streams.errors", "streams.terminal",
+                     "streams.tools")) == []
 
 
 def test_client_imports_no_faust() -> None:

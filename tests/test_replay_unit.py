@@ -18,11 +18,11 @@ import streams.client.replay as replay
 from streams.cli.common import parse_timestamp
 from streams.cli.replay import add_replay_arguments, options_from_args, parse_speed
 from streams.client.pacing import TokenBucket, schedule
-from streams.client.progress import uncompressed_size
 from streams.client.replay import ReplayOptions, replay_to_kafka
 from streams.client.replay_checkpoint import read_checkpoint, write_checkpoint
 from streams.errors import UserError
 from streams.tools.eventlog import merged_records
+from streams.tools.progress import uncompressed_size
 
 T0 = 1_795_000_000_000
 

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from streams.cli.common import Commands
-from streams.client.progress import Progress, Shown
 from streams.tools import importers
+from streams.tools.progress import Progress, Shown
 
 __all__ = ["add_parser", "run_import"]
 

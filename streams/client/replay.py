@@ -31,7 +31,7 @@ Pacing (:mod:`streams.client.pacing`): with ``speed`` s, the record with event t
 ``ts`` is sent at ``wall_start + (ts - ts_first) / s``, computed from the start every
 time, so sleeping never accumulates drift; ``rate`` caps events per second with a
 token bucket. ``speed=None`` is "max": as fast as the producer goes. The progress line
-is :mod:`streams.client.progress` (Rich's bar on a terminal).
+is :mod:`streams.tools.progress` (Rich's bar on a terminal).
 
 Producer settings (kafka-python, :data:`PRODUCER_CONFIG`): ``acks=all`` (a record
 counts as produced, and the checkpoint moves past it, once every in-sync replica has
@@ -65,7 +65,6 @@ from typing import IO, Any
 from streams.client.connect import BrokerUnavailable, client_settings, explained, message
 from streams.client.fast_send import keyed_sender
 from streams.client.pacing import TokenBucket
-from streams.client.progress import progress_for, uncompressed_size
 from streams.client.replay_checkpoint import read_checkpoint, write_checkpoint
 from streams.client.topics import connect_admin, partition_count
 from streams.errors import UserError
@@ -73,6 +72,7 @@ from streams.kafka_config import KafkaConfig
 from streams.settings import Settings
 from streams.tools.eventlog import merged_records
 from streams.tools.partitioner import partitioner
+from streams.tools.progress import progress_for, uncompressed_size
 
 __all__ = ["PRODUCER_CONFIG", "ReplayOptions", "ReplaySummary", "replay_to_kafka"]
 

@@ -35,9 +35,9 @@ from segments.engine import Engine
 from segments.gate import Gate
 from segments.models.refits import refit_pool
 from segments.processor import MemoryStore, Processor, Source
-from streams.client.progress import Shown, progress_for, total_size
 from streams.tools.eventlog import open_lines
 from streams.tools.partitioner import partition_for
+from streams.tools.progress import Shown, progress_for, total_size
 
 __all__ = ["partition_of", "replay_offline"]
 

@@ -321,9 +321,9 @@ def test_each_refused_connection_is_one_line_exit_2_and_no_hang(
         lines = done.stderr.strip().splitlines()
         assert (done.returncode, len(lines)) == (2, 1), (name, done.stderr)
         assert lines[0].startswith("segstream: error: "), (name, lines[0])
-        if name == "wrong password" and "during SASL authentication" in lines[0]:
-            # the broker's answer was not read before it closed the connection (seen on a
-            # machine loaded far past its cores): the cause is then named less exactly
+        if name.startswith("wrong password") and "during SASL authentication" in lines[0]:
+            # kafka-python sometimes reports only the closed connection, not the broker's
+            # answer (seen in CI, loaded or not): the cause is then named less exactly
             expected = "the broker closed the connection during SASL authentication"
         assert expected in lines[0], (name, lines[0])
         assert "Traceback" not in done.stderr

@@ -25,7 +25,7 @@ from segments.timefmt import parse_ts
 from streams.errors import UserError
 
 if TYPE_CHECKING:
-    from streams.client.progress import Shown
+    from streams.tools.progress import Shown
 
 __all__ = ["FORMATS", "ImportReport", "run_import"]
 
@@ -66,7 +66,7 @@ def run_import(fmt: str, path: Path, out: IO[bytes],
                progress: Callable[[str, int], Shown] | None = None) -> ImportReport:
     """Import ``path`` as ``fmt`` and write the events to ``out`` in time order.
 
-    ``progress(label, total)`` makes a progress display (:mod:`streams.client.progress`)
+    ``progress(label, total)`` makes a progress display (:mod:`streams.tools.progress`)
     for each phase: reading (total unknown: 0) and writing (total: the events).
 
     Raises :class:`UserError` (one line, starting with the path) for an unknown format,
