@@ -56,10 +56,15 @@ def add_parser(commands: Commands) -> None:
     replay.set_defaults(run=run_replay)
 
 
+def default_partitions() -> int:
+    """``SEGSTREAM_PARTITIONS``, else 3: what the worker creates."""
+    return int(env("PARTITIONS", 3))
+
+
 def add_engine_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     """``--partitions`` and ``--jobs`` of a replay through the engine here (also
     ``segstream report``'s); :func:`run_offline` reads them."""
-    parser.add_argument("--partitions", type=positive, default=int(env("PARTITIONS", 3)),
+    parser.add_argument("--partitions", type=positive, default=default_partitions(),
                         help=f"{prefix}partitions of the interactions topic to emulate "
                         "(each has its own clock and RFM population; default 3, as the "
                         "worker creates)")

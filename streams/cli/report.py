@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from segments.definitions import Definitions
 from streams.cli.common import Commands, add_definitions, load_definitions_file, parse_timestamp
 from streams.cli.lift import add_window_arguments, parse_window
-from streams.cli.replay import add_engine_arguments, run_offline
+from streams.cli.replay import add_engine_arguments, default_partitions, run_offline
 from streams.errors import UserError
 from streams.terminal import BarProgress, console, is_terminal
 from streams.tools.eventlog import read_jsonl
@@ -58,6 +58,7 @@ def add_parser(commands: Commands) -> None:
     report.add_argument("--until", type=parse_timestamp,
                         help="replay: advance the clock to this instant at the end")
     add_engine_arguments(report, "replay: ")
+    report.set_defaults(partitions=None)  # given or not: --outputs alone refuses them
     add_window_arguments(report)
     report.add_argument("--title", default="segstream report", help="the page's title")
     report.add_argument("--progress", action="store_true", default=False,
@@ -77,6 +78,15 @@ def _check(args: argparse.Namespace) -> None:
     if args.save_outputs is not None and args.outputs:
         raise UserError("segstream report: --save-outputs applies to a replay, not with "
                         "--outputs")
+    replay_only = [flag for flag, value in (("--until", args.until),
+                                            ("--partitions", args.partitions),
+                                            ("--jobs", args.jobs)) if value is not None]
+    if args.outputs and args.compare is None and replay_only:
+        verb = "applies" if len(replay_only) == 1 else "apply"
+        raise UserError(f"segstream report: {', '.join(replay_only)} {verb} to a replay; "
+                        "--outputs records are read as they were written")
+    if args.partitions is None:
+        args.partitions = default_partitions()
     for path in [*args.events, *args.outputs]:
         if not path.is_file():
             raise UserError(f"{path}: no such file")

@@ -26,8 +26,9 @@ def add_parser(commands: Commands) -> None:
     simulate.add_argument("--days", type=float, default=30.0, help="span (default 30)")
     simulate.add_argument("--seed", type=int, default=1)
     simulate.add_argument("--start", type=_start, default="2026-01-05T00:00:00Z",
-                          help="first instant: RFC 3339, epoch ms, or 'now' (default "
-                          "2026-01-05)")
+                          help="when the sessions start: RFC 3339, epoch ms, or 'now' "
+                          "(default 2026-01-05); each customer's consent is recorded "
+                          "up to a day before")
     simulate.add_argument("--out", type=Path, help="write here (default: stdout)")
     simulate.add_argument("--kafka", action="store_true",
                           help="produce into the interactions topic instead of writing")
