@@ -169,6 +169,17 @@ class _Hour:
         self.outcomes: Counter[str] = Counter()              # outcome
 
 
+def _repeated(record_id: Any, seen: set[str]) -> bool:
+    """Whether a record with this id was counted already (an at-least-once worker may
+    write one twice, with the same value); notes the id."""
+    if not isinstance(record_id, str):
+        return False
+    if record_id in seen:
+        return True
+    seen.add(record_id)
+    return False
+
+
 class ReportBuilder:
     """Reads output records one at a time (:meth:`add`), so a long replay streams
     through it; :meth:`finish` makes the :class:`Report`."""
@@ -230,22 +241,16 @@ class ReportBuilder:
             self.dead_letters[str(record.get("reason"))] += 1
 
     def _change(self, record: dict[str, Any]) -> None:
-        change_id = record.get("change_id")
-        if isinstance(change_id, str):
-            if change_id in self.seen_changes:
-                return
-            self.seen_changes.add(change_id)
+        if _repeated(record.get("change_id"), self.seen_changes):
+            return
         segment, change = str(record["segment"]), str(record["change"])
         self._hour(str(record["at"])).changes[(segment, change)] += 1
         self.segments_seen.add(segment)
         self.last_segments[str(record["customer_id"])] = tuple(record.get("segments", ()))
 
     def _trigger(self, record: dict[str, Any]) -> None:
-        trigger_id = record.get("trigger_id")
-        if isinstance(trigger_id, str):
-            if trigger_id in self.seen_triggers:
-                return
-            self.seen_triggers.add(trigger_id)
+        if _repeated(record.get("trigger_id"), self.seen_triggers):
+            return
         moment = str(record["moment"])
         outcome = str(record.get("suppressed", SENT))
         at_text = str(record["at"])
