@@ -304,6 +304,13 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             log.warning("partition %d: fenced (another worker took it over): giving it "
                         "up (%s)", partition, type(exc).__name__)
         await txns.give_up(partition)
+        forget_uncommitted(partition)
+
+    def forget_uncommitted(partition: int) -> None:
+        """Drop what this worker holds of a partition whose open transaction was
+        dropped: its states, due times and dedupe memory are ahead of the committed
+        offset, and kept they would make the redelivered events look like duplicates
+        (their outputs lost) when the partition comes back to this worker."""
         positions.pop(partition, None)
         committed_here.pop(partition, None)
         processor.forget(partition)
@@ -410,13 +417,19 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
                 return
             # exactly-once: commit what the open transactions hold, close the producers
             partitions = {tp.partition for tp in revoked if tp.topic == source_topic}
-            await txns.revoke(partitions, commit)
+            for partition in await txns.revoke(partitions, commit):
+                forget_uncommitted(partition)
             for partition in partitions:
                 positions.pop(partition, None)
+                if isinstance(store, RocksTableStore) and partition in committed_here:
+                    # how far this disk held the changelog when the partition left
+                    persisted_here[partition] = store.local.persisted_offset(partition)
 
     settling: list[Any] = []
     # exactly-once: the offset this worker's last transaction committed, per partition
     committed_here: dict[int, int] = {}
+    # exactly-once: the changelog offset this disk held when a partition was revoked
+    persisted_here: dict[int, int | None] = {}
 
     async def start_transactions(assigned: set[Any]) -> None:
         """Before Faust reads the committed offsets: start (and so fence) the producers
@@ -454,10 +467,17 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
             if txns is not None:
                 # a partition held in memory that another worker committed since (this
                 # one was frozen past its session: it missed the rebalances between) is
-                # read again from this disk, which the recovery just brought up to date
+                # read again from this disk, which the recovery just brought up to date.
+                # Another worker's records in the changelog say so too: the offset
+                # fetched may still be the old one for a moment after a transaction
+                # that moved it committed (an OffsetFetch without KIP-447's
+                # require_stable, which aiokafka does not send); read from the disk,
+                # the events of that transaction are then duplicates, not outputs again
                 for partition in store.loaded() & assigned:
                     offset = committed.get(TP(topic, partition), (None, ""))[0]
-                    if offset != committed_here.get(partition):
+                    if (offset != committed_here.get(partition)
+                            or store.local.persisted_offset(partition)
+                            != persisted_here.get(partition)):
                         store.forget(partition)
             for partition in sorted(assigned):
                 loaded += store.load(partition)

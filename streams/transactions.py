@@ -135,8 +135,11 @@ class PartitionTransactions:
         return PartitionTransaction(partition, producer)
 
     async def revoke(self, partitions: Iterable[int],
-                     finish: Callable[[int], Awaitable[None]]) -> None:
-        """``finish`` (commit) each partition's open transaction, then close it."""
+                     finish: Callable[[int], Awaitable[None]]) -> list[int]:
+        """``finish`` (commit) each partition's open transaction, then close it; the
+        partitions whose open transaction was dropped instead (fenced): what this
+        worker holds of them in memory is ahead of what the broker committed."""
+        dropped = []
         for partition in sorted(set(partitions)):
             txn = self.current.get(partition)
             if txn is None:
@@ -146,9 +149,11 @@ class PartitionTransactions:
             except ProducerFenced:
                 log.warning("partition %d: fenced while handing it over: another worker "
                             "owns it; its open transaction is dropped", partition)
+                dropped.append(partition)
             finally:
                 del self.current[partition]
                 await txn.close()
+        return dropped
 
     async def give_up(self, partition: int) -> None:
         """Drop a fenced partition's producer."""
