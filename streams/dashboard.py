@@ -31,18 +31,25 @@ TOTALS = ("consumed", "applied", "duplicates", "dead_lettered")
 
 class RecentTriggers:
     """The latest triggers sent and withheld, newest first; the worker notes what it
-    emits. Only micro-moment records are kept, shortened to what the page shows."""
+    emits. Only micro-moment records are kept (the record itself: noting is on the
+    batch path, so it is shortened to what the page shows only when the page asks)."""
 
     def __init__(self, size: int = RECENT) -> None:
-        self.sent: deque[dict[str, Any]] = deque(maxlen=size)
-        self.withheld: deque[dict[str, Any]] = deque(maxlen=size)
+        self.sent: deque[Mapping[str, Any]] = deque(maxlen=size)
+        self.withheld: deque[Mapping[str, Any]] = deque(maxlen=size)
 
     def note(self, records: Iterable[Output]) -> None:
+        sent, withheld = self.sent, self.withheld
         for record in records:
-            if record.topic == MICRO_MOMENTS:
-                self.sent.appendleft(_trigger(record.value))
-            elif record.topic == MICRO_MOMENTS_SUPPRESSED:
-                self.withheld.appendleft(_trigger(record.value))
+            topic = record.topic
+            if topic == MICRO_MOMENTS:
+                sent.appendleft(record.value)
+            elif topic == MICRO_MOMENTS_SUPPRESSED:
+                withheld.appendleft(record.value)
+
+    def shown(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The sent and the withheld triggers as the page shows them."""
+        return [_trigger(v) for v in self.sent], [_trigger(v) for v in self.withheld]
 
 
 def _trigger(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -132,6 +139,7 @@ def worker_figures(processor: Processor, lag: Callable[[], dict[int, int]],
     by_moment: dict[str, dict[str, int]] = {}
     for (moment, outcome), n in sorted(triggers.items()):
         by_moment.setdefault(moment, {})[outcome] = n
+    shown_sent, shown_withheld = recent.shown()
     return {
         "url": url,
         "partitions": held,
@@ -142,8 +150,8 @@ def worker_figures(processor: Processor, lag: Callable[[], dict[int, int]],
         "dead_letters": dict(sorted(dead.items())),
         "segments": {name: n for name, n in sorted(members.items()) if n},
         "triggers": by_moment,
-        "recent_sent": list(recent.sent),
-        "recent_withheld": list(recent.withheld),
+        "recent_sent": shown_sent,
+        "recent_withheld": shown_withheld,
         "clusters_by_partition": {str(p): c for p, c in sorted(clusters().items())},
     }
 
