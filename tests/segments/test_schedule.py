@@ -76,8 +76,8 @@ def states(draw: Any) -> CustomerState:
     counters = {name: sorted([h, 1] for h in set(draw(st.lists(
                     st.integers((NOW - 40 * DAY_MS) // HOUR_MS, NOW // HOUR_MS), max_size=20))))
                 for name in ("sessions", "product_views", "email_opens")}
-    return CustomerState(
-        "c", last_seen=draw(maybe), last_purchase=draw(maybe), first_purchase=draw(maybe),
+    return CustomerState(  # a stored state has seen an event: last_seen is never null
+        "c", last_seen=draw(instants), last_purchase=draw(maybe), first_purchase=draw(maybe),
         cart_updated=draw(maybe), orders=orders, counters=counters,
         devices={f"d{i}": t for i, t in enumerate(draw(st.lists(instants, max_size=4)))},
         features_used={f"f{i}": t for i, t in enumerate(draw(st.lists(instants,
