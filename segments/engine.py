@@ -113,7 +113,12 @@ class Engine:
         self._evaluators: dict[frozenset[str] | None, Callable[..., tuple[bool, ...]]] = {}
         self._time_only = self.time_dependent
         self._time_only_models = self.time_dependent | self.model_segments
+        self.rfm_segments = _closure(definitions, {
+            name for name, s in definitions.segments.items()
+            if s.when.features & {"rfm_r", "rfm_f", "rfm_m", "rfm_segment"}})
         self._affected_by: dict[tuple[str, bool], frozenset[str] | None] = {}
+        for subset in (None, self._time_only, self._time_only_models, self.rfm_segments):
+            self._evaluator(subset)  # compiled now, not at a partition's first use
         self._detectors: dict[str, list[tuple[MomentDef, Callable[..., Any]]]] = {}
 
     def _models_of(self, features: Iterable[str], segments: Iterable[str]) -> frozenset[str]:
@@ -160,22 +165,27 @@ class Engine:
         moment expired before it (the worker was down) is dropped. With an event
         clock a partition's clock jumps between sparse events, and each trigger fires
         at its own instant in event time. Open model examples whose horizon passed
-        are labelled at their instant too, and segments reading a model feature are
-        re-evaluated at every such instant."""
+        are labelled at their instant too; that is a scoring instant, where the
+        segments reading a model feature are re-evaluated. At the other instants
+        (a rule's threshold, a window's edge) only the time-dependent segments are:
+        when a score-reading segment is next looked at does not depend on which other
+        segments a definitions file holds."""
         outputs = self.on_definitions(state, now, rfm, models) if self._outdated(state) else []
-        only = self._time_only if models is None else self._time_only_models
         changed = False
         while state.due is not None and state.due < now:
             due = state.due
             # The condition flips at `due`; read it just after, where strict
             # comparisons (`> 90`) already hold.
             features = self.features(state, due + 1, rfm, models)
-            if models is not None and models.on_due(state, due, features):
+            scoring = models is not None and models.on_due(state, due, features)
+            if scoring:
                 changed = True
-            outputs.extend(self._segment_changes(state, features, Cause("time"), at=due,
-                                                 only=only, models=models))
+            outputs.extend(self._segment_changes(
+                state, features, Cause("time"), at=due,
+                only=self._time_only_models if scoring else self._time_only, models=models))
             outputs.extend(self._fire_pending(state, due, now if live else due, rfm, models))
-            if models is not None and self.reads_models:
+            if scoring and self.reads_models:
+                assert models is not None
                 models.stamp(state, features)
             state.due = self.next_due(state, due + 1)
         return TimeStep(outputs, changed)
@@ -191,11 +201,13 @@ class Engine:
 
     def on_rescore(self, state: CustomerState, at: int, rfm: RfmCuts | None,
                    models: PartitionModels | None = None) -> list[Output]:
-        """Re-evaluate after the RFM cut points moved at instant ``at`` (a time cause)."""
+        """Re-evaluate the segments reading an RFM score (and those naming or nesting
+        in one) after the cut points moved at instant ``at`` (a time cause)."""
         if not self.reads_rfm:
             return []
         return self._segment_changes(state, self.features(state, at, rfm, models),
-                                     Cause("time"), at=at, models=models)
+                                     Cause("time"), at=at, only=self.rfm_segments,
+                                     models=models)
 
     def on_erase(self, state: CustomerState, event: Interaction) -> list[Output]:
         """Leave every segment; the caller then deletes the state."""
@@ -379,6 +391,17 @@ class Engine:
             "tz": ctx.get("tz"),
             "local_time": local.strftime("%H:%M"),
         }
+
+
+def _closure(definitions: Definitions, names: set[str]) -> frozenset[str]:
+    """``names`` and every segment that names or nests in one of them."""
+    grew = True
+    while grew:
+        before = len(names)
+        names |= {name for name, s in definitions.segments.items()
+                  if s.when.segments & names or s.parent in names}
+        grew = len(names) > before
+    return frozenset(names)
 
 
 def _member_of(state: CustomerState) -> Any:

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 import schemas
 from segments.definitions import DefinitionsError, load_default, parse_definitions
 from segments.engine import Engine
+from segments.events import Interaction
 from segments.gate import Gate
 from segments.models import (
     ARCHETYPES,
@@ -32,6 +33,7 @@ from segments.models import (
 )
 from segments.processor import MemoryStore, Processor, RefitRunning, Source
 from segments.records import Output
+from segments.state import CustomerState
 from segments.timefmt import DAY_MS, HOUR_MS
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -700,3 +702,34 @@ def test_the_fast_prediction_is_rivers_to_the_last_bit() -> None:
             probes = [[round(rng.uniform(-1, 9), 4) for _ in VECTOR] for _ in range(40)]
             assert [clf.predict(p) for p in probes] == [clf.predict_with_river(p)
                                                         for p in probes]
+
+
+def test_model_segments_are_looked_at_only_at_scoring_instants(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule's threshold wakes the customer but does not score the models; a label
+    horizon does, and re-evaluates the segments reading a model feature."""
+    rules = RULES + '''
+[segments.away]
+when = "days_since_last_seen > 2"
+[segments.recent_buyer_rfm]
+when = "rfm_segment == 'champions'"
+'''
+    engine = Engine(definitions(rules=rules))
+    models = PartitionModels(0, engine.definitions.policies)
+    scored: list[str] = []
+    score = models.score
+    monkeypatch.setattr(models, "score", lambda name, f: scored.append(name) or score(name, f))
+    state = CustomerState("a")
+    event = Interaction("e1", "a", "purchase", T0, {"order_id": "o1", "revenue": 20.0})
+    engine.on_event(state, event, T0, models=models)
+    assert scored  # the event is a scoring instant
+    assert state.due == T0 + 2 * DAY_MS  # the threshold comes before the label horizon
+    scored.clear()
+    step = engine.on_time(state, T0 + 2 * DAY_MS + 2, models=models)
+    assert [o.value["segment"] for o in step.outputs] == ["away"]
+    assert scored == [] and not step.changed
+    assert engine.on_rescore(state, T0 + 3 * DAY_MS, None, models) == []
+    assert scored == []  # an RFM refresh looks at the RFM segments only
+    step = engine.on_time(state, T0 + 31 * DAY_MS, models=models)  # the label horizon
+    assert step.changed and {"purchase_propensity", "churn_risk", "cluster"} <= set(scored)
+    assert state.scores["model_version"]  # stamped at the scoring instant
