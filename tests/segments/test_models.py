@@ -733,3 +733,33 @@ when = "rfm_segment == 'champions'"
     step = engine.on_time(state, T0 + 31 * DAY_MS, models=models)  # the label horizon
     assert step.changed and {"purchase_propensity", "churn_risk", "cluster"} <= set(scored)
     assert state.scores["model_version"]  # stamped at the scoring instant
+
+
+def test_the_mirror_learns_what_rivers_pipeline_learns_to_the_last_bit() -> None:
+    """The classifiers learn in plain lists (segments.models.classifier._Mirror); the
+    pipeline River would have trained on the same labels, and its snapshot, must hold
+    the very same floats, and training must go on the same after a restore."""
+    import pickle
+
+    rng = random.Random(11)
+    ours = OnlineClassifier("churn", 0)
+    river_only = OnlineClassifier("churn", 0)
+    def vectors(n: int) -> list[tuple[list[float], int]]:
+        return [([round(rng.expovariate(0.4), 4) if rng.random() > 0.25 else 0.0
+                  for _ in VECTOR], int(rng.random() < 0.4)) for _ in range(n)]
+    for x, label in vectors(800):
+        ours.learn(x, label, None)
+        river_only.model.learn_one(dict(enumerate(x)), bool(label))
+    restored = pickle.loads(pickle.dumps(ours))
+    for x, label in vectors(300):
+        restored.learn(x, label, None)
+        river_only.model.learn_one(dict(enumerate(x)), bool(label))
+    restored.sync()
+    (scaler, regression), (scaler2, regression2) = (
+        restored.model.steps.values(), river_only.model.steps.values())
+    assert dict(scaler.means) == dict(scaler2.means)
+    assert dict(scaler.vars) == dict(scaler2.vars)
+    assert regression._weights.to_dict() == regression2._weights.to_dict()
+    assert regression.intercept == regression2.intercept
+    probe = [1.0] * len(VECTOR)
+    assert restored.predict(probe) == river_only.predict_with_river(probe)
