@@ -18,7 +18,7 @@ True
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -224,15 +224,23 @@ def _orders_group(f: Features, cache: dict[str, Any]) -> None:
     r30: float = 0
     r90: float = 0
     r365: float = 0
-    for row in f.state.orders:
-        ts = row[0]
-        if ts > now or ts <= c365:
-            continue
-        revenue = row[1]
+    orders = f.state.orders
+    # sorted by ts: start at the first order inside the 365-day window; the sums still
+    # run from the oldest order in each window to the newest, as they always have
+    start = bisect_right(orders, c365, key=_order_ts) if orders and orders[0][0] <= c365 else 0
+    holiday = _HOLIDAY_DAYS
+    for i in range(start, len(orders)):
+        ts, revenue, _, discounted = orders[i]
+        if ts > now:
+            break
         n365 += 1
         r365 += revenue
-        discounts += row[3]
-        if _is_holiday_day(ts // DAY_MS):
+        discounts += discounted
+        day = ts // DAY_MS
+        is_holiday = holiday.get(day)
+        if is_holiday is None:
+            is_holiday = holiday[day] = _is_holiday_day(day)
+        if is_holiday:
             holidays += 1
         if ts > c90:
             n90 += 1
@@ -244,6 +252,13 @@ def _orders_group(f: Features, cache: dict[str, Any]) -> None:
                  revenue_30d=round(r30, 2), revenue_90d=round(r90, 2),
                  revenue_365d=round(r365, 2), discount_orders_365d=discounts,
                  holiday_purchases_365d=holidays)
+
+
+_HOLIDAY_DAYS: dict[int, bool] = {}  # day number -> in a holiday window (a calendar fact)
+
+
+def _order_ts(row: list[Any]) -> int:
+    return int(row[0])
 
 
 def _window_sum(series: list[list[int]] | None, threshold: int) -> int:
