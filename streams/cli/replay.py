@@ -70,8 +70,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> N
                         "worker creates)")
     parser.add_argument("--jobs", type=positive, default=None,
                         help=f"{prefix}processes to share the partitions among (default: "
-                        "the CPUs, at most --partitions); the records are the same, in "
-                        "the same order, as with one")
+                        "twice the CPUs, at most --partitions); the records are the same, "
+                        "in the same order, as with one")
 
 
 def run_offline(files: list[Path], definitions: Definitions, out: IO[bytes],
@@ -80,7 +80,10 @@ def run_offline(files: list[Path], definitions: Definitions, out: IO[bytes],
     ``--until``), outputs to ``out``; the replay's summary."""
     from streams.tools.offline import replay_offline
 
-    jobs = args.jobs or len(os.sched_getaffinity(0))
+    # More processes than cores lets the system even out partitions that do not divide
+    # among the cores (3 partitions on 2 cores: 19.6 s for Online Retail II, 23.3 s
+    # with 2 jobs); each job holds its own models, so not unboundedly many.
+    jobs = args.jobs or 2 * len(os.sched_getaffinity(0))
     return replay_offline(files, definitions, out, until=args.until,
                           partitions=args.partitions, progress=progress, jobs=jobs)
 
