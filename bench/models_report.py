@@ -89,11 +89,26 @@ def log_loss(labels: Sequence[int], probabilities: Sequence[float]) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def load_events(source: Path) -> list[bytes]:
-    report = ImportReport()
-    events = list(FORMATS["online-retail"](source, report))
+def load_events(source: Path, fmt: str = "online-retail") -> list[bytes]:
+    """A public log imported (``segstream import FORMAT``), as JSON lines in time order."""
+    return sorted_lines(list(FORMATS[fmt](source, ImportReport())))
+
+
+def sorted_lines(events: list[dict[str, Any]]) -> list[bytes]:
     events.sort(key=lambda e: (e["ts"], e["event_id"]))
     return [orjson.dumps(e) for e in events]
+
+
+def write_block(path: Path, start: str, end: str, text: str) -> int:
+    """Put ``text`` between the ``start`` and ``end`` markers of the Markdown file."""
+    doc = path.read_text()
+    if start not in doc or end not in doc:
+        print(f"{path}: no {start} ... {end} block to replace", file=sys.stderr)
+        return 2
+    head, rest = doc.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+    return 0
 
 
 def collect(lines: list[bytes]) -> tuple[dict[str, list[tuple[Any, ...]]], float]:
@@ -320,15 +335,7 @@ def main(argv: list[str] | None = None) -> int:
                f".venv/bin/python bench/models_report.py`.")
     text = "\n".join(out)
     print(text)
-    if args.write:
-        doc = args.write.read_text()
-        if START not in doc or END not in doc:
-            print(f"{args.write}: no {START} ... {END} block to replace", file=sys.stderr)
-            return 2
-        head, rest = doc.split(START, 1)
-        _, tail = rest.split(END, 1)
-        args.write.write_text(f"{head}{START}\n{text}\n{END}{tail}")
-    return 0
+    return write_block(args.write, START, END, text) if args.write else 0
 
 
 if __name__ == "__main__":
