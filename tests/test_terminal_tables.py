@@ -42,12 +42,15 @@ MODELS = {"partitions": {str(p): {
     "btyd": {"version": f"btyd-v{p}", "buyers": 310,
              "bg_nbd": {"r": 0.24, "alpha": 4.41, "a": 0.79, "b": 2.43},
              "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}}} for p in range(3)}}
-CLUSTERS = {"partitions": {str(p): [
-    {"cluster": c, "archetype": ["bargain hunter", "loyal regular"][c], "size": 10 + c + p,
+CLUSTERS = {"partitions": {str(p): [  # partition 0 not fitted yet; 1 found 2 of 3
+    {"cluster": c, "archetype": ["bargain hunter", "loyal regular", "lapsed"][c],
+     "size": 10 + c + p if c < 2 or p == 0 else 0,
      "description": "buys often, spends little, waits for discounts; " * 2,
      "top_categories": [["shoes", 4 + p], ["hats", 2]],
-     "centroid": {"recency_days": 3.5, "frequency": 7.0, "monetary": 12.25 * (c + 1)}}
-    for c in range(2)] for p in range(2)}}
+     "centroid": {"recency_days": 3.5, "frequency": 7.0, "monetary": 12.25 * (c + 1)},
+     "populated": c < 2 or p == 0,
+     "fit": {"k": 2, "silhouette": 0.6234, "seen": 3200} if p else None}
+    for c in range(3)] for p in range(2)}}
 PROFILE = {"customer_id": "c/1 é", "as_of": "2026-01-05T10:00:00.000Z", "partition": 2,
            "segments": ["first_time_buyer", "cart_abandoner"],
            "consent": {"marketing": True, "personalization": None},
@@ -65,7 +68,8 @@ VIEWS: list[tuple[str, Callable[[], str], Callable[[], Any], list[str]]] = [
     ("models", lambda: format_models(MODELS), lambda: models_tables(MODELS),
      ["propensity", "0.812", "310", "r=0.24"]),
     ("clusters", lambda: format_clusters(CLUSTERS), lambda: clusters_tables(CLUSTERS),
-     ["cluster_0", "bargain hunter", "21", "shoes (9)"]),  # 10+11 customers, 4+5 shoes
+     ["cluster_0", "bargain hunter", "21", "shoes (9)",  # 10+11 customers, 4+5 shoes
+      "not fitted yet", "silhouette 0.623", "3,200", "empty in this partition's fit"]),
     ("profile", lambda: format_profile(PROFILE), lambda: profile_tables(PROFILE),
      ["first_time_buyer", "purchases_total", "42.5", "cart_abandoned"]),
     ("topics", lambda: format_topics(TOPICS), lambda: topics_table(TOPICS),

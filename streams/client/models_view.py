@@ -3,8 +3,9 @@
 Each worker holds the models of the partitions it owns, so both commands ask every
 ``--worker`` given (default: the local one) and merge the partitions. ``models`` shows
 each classifier's version, labels and progressive metrics and the BG/NBD fit;
-``clusters`` describes the discovered microsegments for a marketer: the archetype
-each started from, its centre in plain feature values, its size, top categories.
+``clusters`` describes the discovered microsegments for a marketer: each partition's
+latest fit (how many clusters the data holds, their silhouette), then per cluster the
+archetype that names it, its centre in plain feature values, its size, top categories.
 """
 
 from __future__ import annotations
@@ -57,10 +58,11 @@ def format_models(document: dict[str, Any]) -> str:
 
 
 def format_clusters(document: dict[str, Any]) -> str:
-    """Per cluster: size over all partitions, archetype, centre per partition."""
+    """Each partition's fit (k, silhouette), then per cluster: size over all
+    partitions, archetype, and its centre in each partition that populates it."""
     if not document["partitions"]:
         return NONE_YET
-    lines = []
+    lines = [f"partition {partition}: {fit}" for partition, fit in _fits(document)]
     by_id = _by_cluster(document)
     for cid, entries in sorted(by_id.items()):
         first = entries[0][1]
@@ -71,9 +73,28 @@ def format_clusters(document: dict[str, Any]) -> str:
         if top:
             lines.append("  top categories  " + ", ".join(f"{n} ({k})" for n, k in top))
         for partition, c in entries:
-            centre = ", ".join(f"{k}={v:g}" for k, v in c["centroid"].items())
-            lines.append(f"  partition {partition}: {c['size']} customers; centre {centre}")
+            lines.append(f"  partition {partition}: {c['size']} customers; {_centre(c)}")
     return "\n".join(lines)
+
+
+def _fits(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each partition's latest fit, in words."""
+    out = []
+    for partition, clusters in document["partitions"].items():
+        fit = clusters[0].get("fit") if clusters else None
+        if fit is None:
+            out.append((partition, "not fitted yet (the archetypes are the centres)"))
+            continue
+        out.append((partition, f"{fit['k']} clusters, silhouette "
+                               f"{fit['silhouette']:.3f}, fitted after {fit['seen']:,} "
+                               "scoring instants"))
+    return out
+
+
+def _centre(cluster: dict[str, Any]) -> str:
+    if not cluster.get("populated", True):
+        return "empty in this partition's fit"
+    return "centre " + ", ".join(f"{k}={v:g}" for k, v in cluster["centroid"].items())
 
 
 def _fit(btyd: dict[str, Any]) -> str:
@@ -129,8 +150,8 @@ def models_tables(document: dict[str, Any]) -> RenderableType:
 
 
 def clusters_tables(document: dict[str, Any]) -> RenderableType:
-    """:func:`format_clusters` for a terminal: one row per cluster (size over all
-    partitions, archetype, top categories, description), then the centres by partition."""
+    """:func:`format_clusters` for a terminal: the fits, one row per cluster (size over
+    all partitions, archetype, top categories, description), then the centres."""
     from rich.console import Group
 
     from streams.terminal import table
@@ -145,10 +166,10 @@ def clusters_tables(document: dict[str, Any]) -> RenderableType:
         rows.append([f"cluster_{cid}", first["archetype"],
                      str(sum(c["size"] for _, c in entries)),
                      ", ".join(f"{n} ({k})" for n, k in top) or "-", first["description"]])
-        centres.extend([f"cluster_{cid}", partition, str(c["size"]),
-                        ", ".join(f"{k}={v:g}" for k, v in c["centroid"].items())]
+        centres.extend([f"cluster_{cid}", partition, str(c["size"]), _centre(c)]
                        for partition, c in entries)
     return Group(
+        table(("partition", "latest fit"), [list(row) for row in _fits(document)], right=(0,)),
         table(("cluster", "archetype", "customers", "top categories", "description"), rows,
               right=(2,)),
         table(("cluster", "partition", "customers", "centre"), centres, right=(1, 2)))
