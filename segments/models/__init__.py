@@ -13,9 +13,10 @@ equals the worker. Four models (docs/models.md has the tables), one module each:
   most one open example per model, resolved by an event or by its horizon through the
   due index, then learned (progressive validation: the metrics see the prediction made
   when the example was captured, before the model learns its label).
-- ``cluster`` (``cluster``, :mod:`~segments.models.clusters`): sequential k-means with
-  stable ids. Centre ``i`` starts at archetype ``i`` in a fixed scaled space, on every
-  partition and worker, and only drifts.
+- ``cluster`` (``cluster``, :mod:`~segments.models.clusters`): k-means refitted on a
+  reservoir sample in a fixed scaled space, k chosen by silhouette; the Hungarian
+  algorithm gives each centre the id of the archetype (and previous centre) it matches,
+  so ids keep their names across fits and partitions.
 - ``btyd`` (``p_alive``, ``expected_clv_365d``): BG/NBD + Gamma-Gamma
   (:mod:`segments.btyd`), population parameters refitted every ``btyd_refit``
   (:mod:`~segments.models.refits`), per-customer values in closed form.
@@ -26,7 +27,7 @@ A model feature is null until its model is warm: for the classifiers,
 ``model_warm_after`` learned labels of each outcome (labels arrive late, one outcome
 first: churn learns "still active" for a whole horizon before its first "went
 quiet"); for BG/NBD, the first successful fit; the clusterer is warm from the start
-(its archetypes mean something before any data).
+(its archetypes are the centres until the first fit).
 
 The modules that fit and score BG/NBD (and so load SciPy, seconds of start-up) are
 imported with the first model, not with every command that reads the rules.

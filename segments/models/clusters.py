@@ -1,7 +1,6 @@
-"""Discovered microsegments: a fixed clustering space, archetypes, sequential k-means.
-
-Cluster ``i`` starts at archetype ``i`` on every partition and worker and only drifts,
-so an id means the same everywhere and after any restart.
+"""Discovered microsegments: a fixed clustering space, archetypes that name the
+clusters, k-means refitted on a sample, where the data decides how many clusters
+there are.
 
 >>> [round(v, 6) for v in unscale(scale(ARCHETYPES[2].values))] == list(ARCHETYPES[2].values)
 True
@@ -12,31 +11,37 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import NamedTuple
+import random
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from segments.models.vector import Base
+from segments.state import event_hash
+from segments.timefmt import DAY_MS
 
-__all__ = ["ARCHETYPES", "CLUSTER_RATE", "CLUSTER_SPACE", "Archetype", "ClusterFeature",
-           "Clusterer", "cluster_values", "scale", "unscale"]
+__all__ = ["ARCHETYPES", "CLUSTER_RATE", "CLUSTER_SPACE", "HYSTERESIS", "Archetype",
+           "ClusterFeature", "ClusterFit", "Clusterer", "aged", "cluster_values", "scale",
+           "unscale"]
 
 
 class ClusterFeature(NamedTuple):
     name: str
     meaning: str
     cap: float | None  # scaled = log1p(min(v, cap)) / log1p(cap); None: a share in [0, 1]
+    window: float | None = None  # days: 0, grows with time (days since ...); N, a count
+    #                              over N days, expected to fall linearly to 0 in N days
 
 
 CLUSTER_SPACE: tuple[ClusterFeature, ...] = (
     ClusterFeature("days_since_last_purchase", "days since the latest purchase; 365 "
-                   "when none", 365.0),
+                   "when none", 365.0, 0.0),
     ClusterFeature("purchases_total", "orders ever", 50.0),
     ClusterFeature("avg_order_value", "revenue per order; 0 when none", 1000.0),
-    ClusterFeature("days_since_last_seen", "days since any event", 365.0),
-    ClusterFeature("sessions_30d", "sessions in 30 days", 60.0),
-    ClusterFeature("product_views_7d", "product views in 7 days", 100.0),
-    ClusterFeature("cart_adds_7d", "cart adds in 7 days", 20.0),
-    ClusterFeature("email_engagement_30d", "email_opens_30d + email_clicks_30d", 30.0),
+    ClusterFeature("days_since_last_seen", "days since any event", 365.0, 0.0),
+    ClusterFeature("sessions_30d", "sessions in 30 days", 60.0, 30.0),
+    ClusterFeature("product_views_7d", "product views in 7 days", 100.0, 7.0),
+    ClusterFeature("cart_adds_7d", "cart adds in 7 days", 20.0, 7.0),
+    ClusterFeature("email_engagement_30d", "email_opens_30d + email_clicks_30d", 30.0, 30.0),
     ClusterFeature("discount_share_365d", "discount_orders_365d / purchases_365d; 0 when "
                    "none", None),
 )
@@ -65,6 +70,25 @@ def unscale(scaled: Iterable[float]) -> list[float]:
     out = []
     for value, spec in zip(scaled, CLUSTER_SPACE, strict=True):
         out.append(value if spec.cap is None else math.expm1(value * math.log1p(spec.cap)))
+    return out
+
+
+def aged(plain: list[float], days: float) -> list[float]:
+    """Plain values as they would read ``days`` later with no event in between: the
+    days-since values grow, a window's count falls linearly to 0 over the window.
+
+    >>> aged([10.0, 2.0, 50.0, 1.0, 30.0, 7.0, 7.0, 3.0, 0.5], 7.0)
+    [17.0, 2.0, 50.0, 8.0, 23.0, 0.0, 0.0, 2.3, 0.5]
+    """
+    out = []
+    for value, spec in zip(plain, CLUSTER_SPACE, strict=True):
+        window = spec.window
+        if window is None or days <= 0:
+            out.append(value)
+        elif window == 0:
+            out.append(value + days)
+        else:
+            out.append(round(value * max(0.0, 1.0 - days / window), 12))
     return out
 
 
@@ -110,43 +134,279 @@ ARCHETYPES: tuple[Archetype, ...] = (
     Archetype("dormant_visitor", "never bought, not seen for months",
               (365.0, 0.0, 0.0, 120.0, 0.0, 0.0, 0.0, 0.0, 0.0)),
 )
-"""Cluster ``i`` starts at archetype ``i``; the ids never renumber."""
+"""Cluster ``i`` is named after archetype ``i``: it starts there, and each fit gives id
+``i`` to the new centre that matches it (segments.models.clusters.Clusterer)."""
 
 CLUSTER_RATE = 0.01
-"""How far a centre moves toward each vector it wins: an exponential average over
-about the last 100 training vectors of that cluster."""
+"""Kept for snapshots written before the data chose the clusters (the rate of the
+sequential k-means that only drifted from the archetypes)."""
+
+SAMPLE_SIZE = 800
+"""Customers a partition's clusterer keeps a vector of: a reservoir sample of the
+customers it has seen, each with their values at their latest scoring instant."""
+
+FIRST_FIT = 200
+"""Observations (scoring instants) before the first fit; until then the archetypes are
+the centres."""
+
+REFIT_EVERY = 10_000
+"""After the first fits (at 200, 400, ... 6,400 observations) a fit every this many."""
+
+K_CHOICES = range(2, len(ARCHETYPES) + 1)
+"""How many clusters a fit may find."""
+
+SILHOUETTE_TOLERANCE = 0.2
+"""A fit keeps the largest k whose silhouette on the sample is within this share of the
+best k's: the silhouette alone prefers two clusters (on Online Retail II: 0.64 for
+k = 2, 0.62 for 3, 0.52 for 4, 0.37 for 5), and "bought lately / lapsed" tells a
+marketer little that the rule segments do not."""
+
+HYSTERESIS = 0.1
+"""A customer moves to another cluster only when its centre is this much closer
+(a tenth of the distance to the current one): no flapping at a boundary."""
+
+_ITERATIONS = 40
+_FIRST_FITS = frozenset(FIRST_FIT * 2**i for i in range(8) if FIRST_FIT * 2**i < REFIT_EVERY)
+
+
+class ClusterFit(NamedTuple):
+    """What the latest fit found: k, its silhouette on the sample, when (observations)."""
+
+    k: int
+    silhouette: float
+    seen: int
 
 
 class Clusterer:
-    """Sequential k-means (MacQueen's online update, constant rate) with fixed ids.
+    """k-means on a reservoir sample of customers, refitted as data arrives, with
+    stable, named ids.
 
-    Equivalent to ``river.cluster.KMeans(halflife=rate)`` with its centres set to the
-    archetypes, written out because River's version (a) keeps centres as
-    ``defaultdict``s that draw a random coordinate for any key they have not seen,
-    (b) builds a set of keys per centre per prediction (11 us against 2 us here), and
-    (c) has no inverse-transform or per-cluster bookkeeping to hang descriptions on.
-    Ties go to the lowest id.
+    Each scoring instant of a customer is an observation: their values at that instant
+    replace the ones the sample holds of them, and a customer seen for the first time
+    may enter the sample (reservoir sampling over customers, so each is equally likely
+    to be in it however often they come). Until :data:`FIRST_FIT` observations the
+    centres are the archetypes. Then each fit ages every sampled customer's values to
+    the fit's instant (:func:`aged`: a customer the sample last saw a month ago is a
+    month more lapsed now), runs k-means (k-means++ seeding, Lloyd's iterations) for
+    every k in :data:`K_CHOICES` and keeps a k by silhouette (see
+    :data:`SILHOUETTE_TOLERANCE`): the data decides how many clusters there are. The
+    new centres take ids by the Hungarian algorithm, matched to the previous fit's
+    centres (an id keeps its meaning across fits) and to their archetypes (which name
+    them). Ids no centre took are empty until a later fit fills them.
+
+    The sample holds no customer id, only a digest of it (``owner``), so an erased
+    customer's values can be taken out (:meth:`forget`). Everything is computed from
+    the observations in the order they came, with a seeded generator kept in the
+    snapshot: the worker and the offline replay agree, and a restored clusterer goes
+    on exactly like one that never stopped.
+
+    >>> c = Clusterer([scale(a.values) for a in ARCHETYPES])
+    >>> c.assign(scale(ARCHETYPES[2].values))
+    2
+    >>> c.active == [True] * 8, c.fit is None
+    (True, True)
+    >>> slot = c.observe(lambda: list(ARCHETYPES[2].values), 0, "a", None)
+    >>> slot, c.observe(lambda: list(ARCHETYPES[2].values), 1, "a", slot), len(c.sample)
+    (0, 0, 1)
+    >>> c.forget("a", slot), c.owners
+    (True, [None])
     """
 
-    def __init__(self, centres: Iterable[Iterable[float]], rate: float = CLUSTER_RATE) -> None:
+    def __init__(self, centres: Iterable[Iterable[float]], rate: float = CLUSTER_RATE,
+                 *, seed: int = 0) -> None:
         self.centres = [list(c) for c in centres]
         self.rate = rate
-        self.updates = 0
+        self.updates = 0  # fits applied: the model_version of "cluster"
+        self._setup(seed)
 
-    def assign(self, v: list[float]) -> int:
+    def _setup(self, seed: int) -> None:
+        self.active = [True] * len(self.centres)
+        self.anchors = [list(c) for c in self.centres]  # what names an empty id
+        # per slot: a customer's plain values, the instant they were taken, a digest of
+        # whose they are (None: a vacant slot, after an erase)
+        self.sample: list[list[float]] = []
+        self.taken: list[int] = []
+        self.owners: list[str | None] = []
+        self.customers = 0  # customers offered to the reservoir
+        self.seen = 0  # observations
+        self.fit: ClusterFit | None = None
+        self.random = random.Random(seed)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "active" not in state:  # a snapshot of the drifting clusterer: resume from it
+            self._setup(0)
+            if len(self.centres) == len(ARCHETYPES):
+                self.anchors = [scale(a.values) for a in ARCHETYPES]
+
+    def assign(self, v: list[float], current: int | None = None) -> int:
+        """The nearest populated centre to the scaled vector ``v``; ``current`` is kept
+        unless another is :data:`HYSTERESIS` closer. Ties go to the lowest id."""
         best, best_d = 0, math.inf
         dist = math.dist
+        distances = []
         for i, centre in enumerate(self.centres):
-            d = dist(centre, v)
+            d = dist(centre, v) if self.active[i] else math.inf
+            distances.append(d)
             if d < best_d:
                 best, best_d = i, d
+        if (current is not None and current != best and 0 <= current < len(distances)
+                and distances[current] * (1 - HYSTERESIS) <= best_d):
+            return current
         return best
 
-    def learn(self, v: list[float]) -> int:
-        i = self.assign(v)
-        centre, rate = self.centres[i], self.rate
-        for j, value in enumerate(v):
-            centre[j] += rate * (value - centre[j])
-        self.updates += 1
-        return i
+    def observe(self, values: Callable[[], list[float]], now: int, customer_id: str,
+                slot: int | None) -> int:
+        """A customer's scoring instant ``now``; ``values()``: their plain values
+        (:data:`CLUSTER_SPACE` order), read only when the sample holds them; ``slot``:
+        what the last call returned for them (None: never offered). Returns their slot
+        in the sample, or -1 when they are not in it. A fit runs when due."""
+        if slot is None:
+            self.customers += 1
+            slot = self._admit(event_hash(customer_id))
+        elif slot >= 0 and not (slot < len(self.owners)
+                                and self.owners[slot] == event_hash(customer_id)):
+            slot = -1  # replaced by a later customer, or restored from before them
+        if slot >= 0:
+            self.sample[slot] = values()
+            self.taken[slot] = now
+        self.seen += 1
+        if self.seen in _FIRST_FITS or self.seen % REFIT_EVERY == 0:
+            self.refit(now)
+        return slot
 
+    def _admit(self, owner: str) -> int:
+        if None in self.owners:  # a slot an erase left
+            slot = self.owners.index(None)
+        elif len(self.sample) < SAMPLE_SIZE:
+            self.sample.append([])
+            self.taken.append(0)
+            self.owners.append(owner)
+            return len(self.sample) - 1
+        else:
+            slot = self.random.randrange(self.customers)
+            if slot >= SAMPLE_SIZE:
+                return -1
+        self.owners[slot] = owner
+        return slot
+
+    def forget(self, customer_id: str, slot: int | None) -> bool:
+        """Take an erased customer's values out of the sample (True when it held them)."""
+        if (slot is None or not 0 <= slot < len(self.owners)
+                or self.owners[slot] != event_hash(customer_id)):
+            return False
+        self.owners[slot] = None
+        self.sample[slot] = []
+        return True
+
+    def vectors(self, now: int) -> list[list[float]]:
+        """The sampled customers' values aged to ``now``, scaled."""
+        return [scale(aged(plain, (now - taken) / DAY_MS))
+                for plain, taken, owner in zip(self.sample, self.taken, self.owners,
+                                               strict=True) if owner is not None]
+
+    def refit(self, now: int) -> ClusterFit:
+        """Fit on the sample as it stands at ``now``; the new centres' ids are matched
+        to the old ones'."""
+        import numpy as np
+        from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
+
+        x = np.asarray(self.vectors(now), dtype=np.float64)
+        rng = np.random.default_rng(self.random.randrange(2**32))
+        distinct = len(np.unique(x, axis=0)) if len(x) else 0
+        squared = _pairwise_squared(x, x)
+        distances = np.sqrt(np.maximum(squared, 0.0))
+        fits: list[tuple[float, int, Any]] = []
+        for k in K_CHOICES:
+            if k > distinct or k >= len(x):
+                break
+            centres, labels = _kmeans(x, k, rng)
+            if len(set(labels.tolist())) < k:  # a centre left empty: not k clusters
+                continue
+            fits.append((_silhouette(distances, labels), k, centres))
+        if not fits:
+            return self.fit or ClusterFit(0, 0.0, self.seen)
+        top = max(score for score, _, _ in fits)
+        score, k, centres = max((f for f in fits if f[0] >= top * (1 - SILHOUETTE_TOLERANCE)),
+                                key=lambda f: f[1])
+        # names come from the dimensions the data varies in: a log without e-mail or
+        # browsing must not match its centres to archetypes by those
+        varies = x.std(axis=0) > 0
+        # An id's cost: the distance to its archetype plus, when the last fit
+        # populated it, the distance to that centre: an id keeps its meaning across
+        # fits and its name stays the archetype's nearest to it.
+        anchors = np.asarray(self.anchors, dtype=np.float64)[:, varies]
+        previous = np.asarray([c if active and self.fit is not None else a for c, active, a
+                               in zip(self.centres, self.active, self.anchors, strict=True)],
+                              dtype=np.float64)[:, varies]
+        cost = (np.sqrt(np.maximum(_pairwise_squared(centres[:, varies], anchors), 0.0))
+                + np.sqrt(np.maximum(_pairwise_squared(centres[:, varies], previous), 0.0)))
+        rows, ids = linear_sum_assignment(cost)
+        active = [False] * len(self.centres)
+        for row, cid in zip(rows.tolist(), ids.tolist(), strict=True):
+            self.centres[cid] = [float(v) for v in centres[row]]
+            active[cid] = True
+        self.active = active
+        self.updates += 1
+        self.fit = ClusterFit(k, round(float(score), 6), self.seen)
+        return self.fit
+
+
+def _pairwise_squared(a: Any, b: Any) -> Any:
+    """Squared distances, one coordinate at a time: elementwise sums only (no BLAS),
+    so the floats are the same in every process."""
+    import numpy as np
+
+    out = np.zeros((len(a), len(b)), dtype=np.float64)
+    for j in range(a.shape[1]):
+        diff = a[:, j, None] - b[None, :, j]
+        out += diff * diff
+    return out
+
+
+def _kmeans(x: Any, k: int, rng: Any) -> tuple[Any, Any]:
+    """k-means++ seeding, then Lloyd's iterations until the labels settle."""
+    import numpy as np
+
+    n = len(x)
+    centres = [x[int(rng.integers(n))]]
+    closest = _pairwise_squared(x, np.asarray(centres))[:, 0]
+    for _ in range(1, k):
+        total = float(closest.sum())
+        if total <= 0.0:
+            pick = int(rng.integers(n))
+        else:
+            pick = int(np.searchsorted(np.cumsum(closest), rng.random() * total))
+            pick = min(pick, n - 1)
+        centres.append(x[pick])
+        closest = np.minimum(closest, _pairwise_squared(x, x[pick:pick + 1])[:, 0])
+    c = np.asarray(centres, dtype=np.float64)
+    labels = np.full(n, -1)
+    for _ in range(_ITERATIONS):
+        new = np.argmin(_pairwise_squared(x, c), axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        for i in range(k):
+            members = x[labels == i]
+            if len(members):
+                c[i] = members.mean(axis=0)
+    return c, labels
+
+
+def _silhouette(distances: Any, labels: Any) -> float:
+    """The mean silhouette (Rousseeuw) of ``labels``, from the distance matrix."""
+    import numpy as np
+
+    clusters = sorted(set(labels.tolist()))
+    sums = np.stack([distances[:, labels == c].sum(axis=1) for c in clusters], axis=1)
+    sizes = np.asarray([int((labels == c).sum()) for c in clusters], dtype=np.float64)
+    own = np.searchsorted(np.asarray(clusters), labels)
+    own_size = sizes[own]
+    a = np.where(own_size > 1, sums[np.arange(len(labels)), own] / np.maximum(own_size - 1, 1),
+                 0.0)
+    means = sums / sizes
+    means[np.arange(len(labels)), own] = np.inf
+    b = means.min(axis=1)
+    s = np.where(own_size > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-12), 0.0)
+    return float(s.mean())

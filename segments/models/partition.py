@@ -74,7 +74,7 @@ class PartitionModels:
         self.on_label = on_label
         self.propensity = OnlineClassifier("propensity", policies.model_warm_after)
         self.churn = OnlineClassifier("churn", policies.model_warm_after)
-        self.clusterer = Clusterer(scale(a.values) for a in ARCHETYPES)
+        self.clusterer = Clusterer((scale(a.values) for a in ARCHETYPES), seed=partition)
         self.bg: BgNbdParams | None = None
         self.gg: GammaGammaParams | None = None
         self.refits = 0  # successful fits applied
@@ -110,8 +110,11 @@ class PartitionModels:
             self._buyers[key] = days
 
     def remove_customer(self, key: str, state: CustomerState) -> None:
-        """An erased customer leaves the summaries and the cluster counts."""
+        """An erased customer leaves the summaries, the cluster counts and the
+        clusterer's sample."""
         self._buyers.pop(key, None)
+        if self.clusterer.forget(key, state.models.get("cluster_sample")):
+            self.dirty += 1
         entry = state.models.get("cluster")
         if entry:
             self._count(entry, -1)
@@ -141,7 +144,8 @@ class PartitionModels:
             values = self._btyd(f)
             return None if values is None else values[2]
         if name == "cluster":
-            return self.clusterer.assign(self.cluster_vector(f))
+            entry = f.state.models.get("cluster")
+            return self.clusterer.assign(self.cluster_vector(f), entry[0] if entry else None)
         raise KeyError(name)
 
     def _classify(self, clf: OnlineClassifier, f: Features) -> float | None:
@@ -245,8 +249,8 @@ class PartitionModels:
             self._capture(state, clf, f)
             captured = True
         if captured:
-            self.clusterer.learn(self.cluster_vector(f))
             self.dirty += 1
+        self._observe(state, f)
 
     def on_due(self, state: CustomerState, instant: int, f: Features) -> bool:
         """The clock reached ``instant``: examples whose horizon passed get their label
@@ -269,9 +273,22 @@ class PartitionModels:
             self._capture(state, clf, f)
             captured = True
         if captured:
-            self.clusterer.learn(self.cluster_vector(f))
             self.dirty += 1
+        if changed:  # a label horizon: a scoring instant
+            self._observe(state, f)
         return changed
+
+    def _observe(self, state: CustomerState, f: Features) -> None:
+        """The customer's values at a scoring instant, for the clusterer's sample."""
+        models = state.models
+        slot = models.get("cluster_sample")
+        fits = self.clusterer.updates
+        held = self.clusterer.observe(lambda: cluster_values(self.base(f)), f.now,
+                                      state.customer_id, slot)
+        if held != slot:
+            models["cluster_sample"] = held
+        if self.clusterer.updates != fits:
+            self.dirty += 1
 
     def next_due(self, state: CustomerState) -> int | None:
         """When the customer's examples next need the clock: the earliest horizon."""
@@ -404,6 +421,7 @@ class PartitionModels:
     def describe_clusters(self) -> list[dict[str, Any]]:
         """Each cluster: archetype, centre in plain values, size, top categories."""
         out = []
+        fit = self.clusterer.fit
         for i, (archetype, centre) in enumerate(zip(ARCHETYPES, self.clusterer.centres,
                                                     strict=True)):
             plain = unscale(centre)
@@ -414,6 +432,8 @@ class PartitionModels:
                 "centroid": {spec.name: round(v, 3)
                              for spec, v in zip(CLUSTER_SPACE, plain, strict=True)},
                 "size": self._sizes[i],
+                "populated": self.clusterer.active[i],
+                "fit": None if fit is None else fit._asdict(),
                 "top_categories": sorted(self._categories[i].items(),
                                          key=lambda kv: (-kv[1], kv[0]))[:5],
             })

@@ -569,7 +569,8 @@ def test_model_version_is_set_exactly_when_a_rule_reads_a_model() -> None:
     validator = Draft202012Validator(schemas.load("segment-change", "1-0-0"))
     for value in outputs + changes:
         validator.validate(value)
-    assert parse_model_version(c0[0]["model_version"])[1]["cluster"] >= 1
+    # the cluster model's version counts its fits: none before FIRST_FIT vectors
+    assert parse_model_version(c0[0]["model_version"])[1]["cluster"] == 0
 
 
 def test_keen_buyer_inherits_the_model_dependency_of_its_reference() -> None:
@@ -763,3 +764,58 @@ def test_the_mirror_learns_what_rivers_pipeline_learns_to_the_last_bit() -> None
     assert regression.intercept == regression2.intercept
     probe = [1.0] * len(VECTOR)
     assert restored.predict(probe) == river_only.predict_with_river(probe)
+
+
+def _around(archetype: int, rng: random.Random) -> list[float]:
+    """Plain values near an archetype's (cluster space order)."""
+    return [max(0.0, v * rng.uniform(0.8, 1.2)) for v in ARCHETYPES[archetype].values]
+
+
+def test_the_data_decides_the_clusters_and_the_archetypes_name_them() -> None:
+    """Customers of two kinds only: a fit finds two clusters, gives them the ids of
+    the archetypes they resemble, empties the other six, and a refit keeps the ids."""
+    from segments.models.clusters import FIRST_FIT
+
+    rng = random.Random(3)
+    c = Clusterer([scale(a.values) for a in ARCHETYPES], seed=1)
+    slots: dict[str, int] = {}
+    for n in range(2 * FIRST_FIT):
+        kind = 2 if n % 3 else 3  # loyal_high_value and lapsed_buyer
+        customer = f"c{n % 300}"
+        values = _around(kind if int(customer[1:]) % 3 else 3, rng)
+        slots[customer] = c.observe(lambda v=values: v, T0, customer, slots.get(customer))
+    assert c.fit is not None and c.fit.k == 2 and c.updates == 2  # at 200 and 400
+    assert c.active == [i in (2, 3) for i in range(len(ARCHETYPES))]
+    assert c.assign(scale(_around(2, rng))) == 2
+    assert c.assign(scale(_around(3, rng))) == 3
+    before = [list(v) for v in c.centres]
+    c.refit(T0)
+    assert c.active[2] and c.active[3]
+    assert max(math.dist(a, b) for a, b in zip(before[2:4], c.centres[2:4], strict=True)) < 0.05
+
+
+def test_an_erased_customer_leaves_the_clusterers_sample() -> None:
+    run = Run()
+    run.send("gone", "purchase", T0, order_id="o1", revenue=40.0)
+    run.send("stays", "purchase", T0 + 1, order_id="o2", revenue=40.0)
+    clusterer = run.models().clusterer
+    assert run.state("gone").models["cluster_sample"] == 0
+    assert clusterer.owners[0] is not None and len(clusterer.vectors(T0)) == 2
+    run.send("gone", "erase_request", T0 + 2)
+    assert clusterer.owners[0] is None and len(clusterer.vectors(T0)) == 1
+    run.send("new", "product_view", T0 + 3)  # the next new customer takes the slot
+    assert run.state("new").models["cluster_sample"] == 0
+
+
+def test_a_snapshot_of_the_drifting_clusterer_still_restores() -> None:
+    """Snapshots written before the data chose the clusters held only the centres, the
+    rate and the update count: they restore, and the centres stay until a fit."""
+    import pickle
+
+    old = Clusterer([scale(a.values) for a in ARCHETYPES])
+    moved = [[v * 0.9 for v in centre] for centre in old.centres]
+    old.__dict__ = {"centres": moved, "rate": 0.01, "updates": 57}
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored.centres == moved and restored.updates == 57
+    assert restored.active == [True] * len(ARCHETYPES) and restored.fit is None
+    assert restored.observe(lambda: list(ARCHETYPES[0].values), T0, "a", None) == 0
