@@ -55,7 +55,7 @@ from segments.records import (
     segment_change,
 )
 from segments.rfm import RfmCuts
-from segments.schedule import Schedule, time_dependent_segments
+from segments.schedule import Schedule, time_dependent_segments, with_dependents
 from segments.state import CustomerState, apply
 from segments.timefmt import local_time
 
@@ -113,7 +113,7 @@ class Engine:
         self._evaluators: dict[frozenset[str] | None, Callable[..., tuple[bool, ...]]] = {}
         self._time_only = self.time_dependent
         self._time_only_models = self.time_dependent | self.model_segments
-        self.rfm_segments = _closure(definitions, {
+        self.rfm_segments = with_dependents(definitions, {
             name for name, s in definitions.segments.items()
             if s.when.features & {"rfm_r", "rfm_f", "rfm_m", "rfm_segment"}})
         self._affected_by: dict[tuple[str, bool], frozenset[str] | None] = {}
@@ -391,17 +391,6 @@ class Engine:
             "tz": ctx.get("tz"),
             "local_time": local.strftime("%H:%M"),
         }
-
-
-def _closure(definitions: Definitions, names: set[str]) -> frozenset[str]:
-    """``names`` and every segment that names or nests in one of them."""
-    grew = True
-    while grew:
-        before = len(names)
-        names |= {name for name, s in definitions.segments.items()
-                  if s.when.segments & names or s.parent in names}
-        grew = len(names) > before
-    return frozenset(names)
 
 
 def _member_of(state: CustomerState) -> Any:

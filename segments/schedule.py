@@ -27,7 +27,7 @@ from segments.definitions import Definitions
 from segments.state import CustomerState
 from segments.timefmt import DAY_MS, HOUR_MS, MINUTE_MS
 
-__all__ = ["TIME_DEPENDENT", "Schedule", "time_dependent_segments"]
+__all__ = ["TIME_DEPENDENT", "Schedule", "time_dependent_segments", "with_dependents"]
 
 # time-linear feature -> (anchor in the state, unit in ms)
 _ANCHORS: dict[str, tuple[Callable[[CustomerState], int | None], int]] = {
@@ -159,12 +159,17 @@ def time_dependent_segments(definitions: Definitions) -> frozenset[str]:
     ... ''')))
     ['lapsed', 'lapsed_vip']
     """
+    return with_dependents(definitions, {
+        name for name, s in definitions.segments.items() if s.when.features & TIME_DEPENDENT})
+
+
+def with_dependents(definitions: Definitions, names: set[str]) -> frozenset[str]:
+    """``names`` and every segment that refers to or nests in one of them."""
     segments = definitions.segments
-    moving = {name for name, s in segments.items() if s.when.features & TIME_DEPENDENT}
     grew = True
     while grew:
-        before = len(moving)
-        moving |= {name for name, s in segments.items()
-                   if s.when.segments & moving or s.parent in moving}
-        grew = len(moving) > before
-    return frozenset(moving)
+        before = len(names)
+        names |= {name for name, s in segments.items()
+                  if s.when.segments & names or s.parent in names}
+        grew = len(names) > before
+    return frozenset(names)

@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any
 from segments.models.classifier import LEARNING_RATE, OnlineClassifier
 from segments.models.clusters import (
     ARCHETYPES,
-    CLUSTER_RATE,
     CLUSTER_SPACE,
     Archetype,
     Clusterer,
@@ -74,7 +73,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ARCHETYPES",
     "CLASSIFIERS",
-    "CLUSTER_RATE",
     "CLUSTER_SPACE",
     "FEATURE_MODELS",
     "LEARNING_RATE",

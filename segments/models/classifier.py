@@ -81,6 +81,8 @@ class OnlineClassifier:
             return fast.predict(x)
         params = self._params
         if params is None:
+            if not fast_prediction_agrees():
+                return self.predict_with_river(x)
             params = self._params = _Params(self.model)
         return params.predict(x)
 

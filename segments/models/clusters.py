@@ -19,7 +19,7 @@ from segments.models.vector import Base
 from segments.state import event_hash
 from segments.timefmt import DAY_MS
 
-__all__ = ["ARCHETYPES", "CLUSTER_RATE", "CLUSTER_SPACE", "HYSTERESIS", "Archetype",
+__all__ = ["ARCHETYPES", "CLUSTER_SPACE", "HYSTERESIS", "Archetype",
            "ClusterFeature", "ClusterFit", "Clusterer", "aged", "cluster_values", "scale",
            "unscale"]
 
@@ -137,10 +137,6 @@ ARCHETYPES: tuple[Archetype, ...] = (
 """Cluster ``i`` is named after archetype ``i``: it starts there, and each fit gives id
 ``i`` to the new centre that matches it (segments.models.clusters.Clusterer)."""
 
-CLUSTER_RATE = 0.01
-"""Kept for snapshots written before the data chose the clusters (the rate of the
-sequential k-means that only drifted from the archetypes)."""
-
 SAMPLE_SIZE = 800
 """Customers a partition's clusterer keeps a vector of: a reservoir sample of the
 customers it has seen, each with their values at their latest scoring instant."""
@@ -212,10 +208,8 @@ class Clusterer:
     (True, [None])
     """
 
-    def __init__(self, centres: Iterable[Iterable[float]], rate: float = CLUSTER_RATE,
-                 *, seed: int = 0) -> None:
+    def __init__(self, centres: Iterable[Iterable[float]], *, seed: int = 0) -> None:
         self.centres = [list(c) for c in centres]
-        self.rate = rate
         self.updates = 0  # fits applied: the model_version of "cluster"
         self._setup(seed)
 
@@ -235,6 +229,7 @@ class Clusterer:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         if "active" not in state:  # a snapshot of the drifting clusterer: resume from it
+            self.__dict__.pop("rate", None)
             self._setup(0)
             if len(self.centres) == len(ARCHETYPES):
                 self.anchors = [scale(a.values) for a in ARCHETYPES]
