@@ -256,12 +256,16 @@ class Clusterer:
         (:data:`CLUSTER_SPACE` order), read only when the sample holds them; ``slot``:
         what the last call returned for them (None: never offered). Returns their slot
         in the sample, or -1 when they are not in it. A fit runs when due."""
+        if slot is not None and slot >= 0 and not (
+                slot < len(self.owners) and self.owners[slot] == event_hash(customer_id)):
+            # a slot this sample never gave them (it was restored from a snapshot older
+            # than their admission): they are offered again; one another customer
+            # holds: they were replaced
+            fresh = slot >= len(self.owners) or self.owners[slot] is None
+            slot = None if fresh else -1
         if slot is None:
             self.customers += 1
             slot = self._admit(event_hash(customer_id))
-        elif slot >= 0 and not (slot < len(self.owners)
-                                and self.owners[slot] == event_hash(customer_id)):
-            slot = -1  # replaced by a later customer, or restored from before them
         if slot >= 0:
             self.sample[slot] = values()
             self.taken[slot] = now
@@ -306,8 +310,11 @@ class Clusterer:
         import numpy as np
         from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
 
-        x = np.asarray(self.vectors(now), dtype=np.float64)
+        vectors = self.vectors(now)
         rng = np.random.default_rng(self.random.randrange(2**32))
+        if len(vectors) <= min(K_CHOICES):  # too few customers for two clusters
+            return self.fit or ClusterFit(0, 0.0, self.seen)
+        x = np.asarray(vectors, dtype=np.float64)
         distinct = len(np.unique(x, axis=0)) if len(x) else 0
         squared = _pairwise_squared(x, x)
         distances = np.sqrt(np.maximum(squared, 0.0))

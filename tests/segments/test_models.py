@@ -819,3 +819,27 @@ def test_a_snapshot_of_the_drifting_clusterer_still_restores() -> None:
     assert restored.centres == moved and restored.updates == 57
     assert restored.active == [True] * len(ARCHETYPES) and restored.fit is None
     assert restored.observe(lambda: list(ARCHETYPES[0].values), T0, "a", None) == 0
+
+
+def test_a_clusterer_restored_from_before_a_customer_came_takes_them_again() -> None:
+    """After a takeover a partition's models resume from a checkpoint older than some
+    customers' states: a slot the restored sample never gave is offered again (not
+    left out for good), and a fit on a sample that restore left empty or nearly so
+    keeps the archetypes instead of failing the event."""
+    import pickle
+
+    from segments.models.clusters import FIRST_FIT
+
+    c = Clusterer([scale(a.values) for a in ARCHETYPES], seed=1)
+    checkpoint = pickle.dumps(c)
+    slots = {f"c{n}": c.observe(lambda n=n: _around(n % 8, random.Random(n)), T0, f"c{n}", None)
+             for n in range(FIRST_FIT - 1)}
+    restored = pickle.loads(checkpoint)
+    assert restored.refit(T0).k == 0 and restored.fit is None  # empty: no fit, no error
+    for customer, slot in list(slots.items())[:2]:
+        slots[customer] = restored.observe(lambda: list(ARCHETYPES[0].values), T0, customer,
+                                           slot)
+    assert list(slots.values())[:2] == [0, 1] and restored.customers == 2
+    assert restored.refit(T0).k == 0  # two customers: not enough for two clusters
+    # a customer another one replaced in the sample stays out of it
+    assert restored.observe(lambda: [0.0] * 8, T0, "other", 0) == -1
