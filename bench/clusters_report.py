@@ -19,7 +19,8 @@ looked at:
   10 restarts) fitted on the very same vectors with the same k; on at most 4,000
   customers per partition, the same ones for both;
 - **flips**: how often a customer's cluster differs between two consecutive events of
-  theirs, with the shipped hysteresis and, in a second replay, without it.
+  theirs, with the shipped hysteresis and ``cluster_min_stay`` and, in a second
+  replay, with neither.
 
 With ``--write FILE`` the tables replace the block between
 ``<!-- clusters-report:start -->`` and ``<!-- clusters-report:end -->`` in FILE.
@@ -35,6 +36,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -43,7 +45,7 @@ import orjson
 from models_report import load_events, sorted_lines, write_block
 
 import segments.models.clusters as clusters
-from segments.definitions import load_default
+from segments.definitions import Definitions, load_default
 from segments.engine import Engine
 from segments.gate import Gate
 from segments.models import ARCHETYPES
@@ -126,9 +128,9 @@ def look(processor: Processor, store: MemoryStore, owner: dict[str, int], wall: 
     return out
 
 
-def replay(lines: list[bytes]) -> Replay:
+def replay(lines: list[bytes], definitions: Definitions) -> Replay:
     store = MemoryStore()
-    processor = Processor(Engine(load_default()), Gate(), store, live=False)
+    processor = Processor(Engine(definitions), Gate(), store, live=False)
     wall = 4_000_000_000_000  # far after every log: the event clock rules
     owner: dict[str, int] = {}
     last: dict[str, tuple[int | None, int]] = {}  # cluster, fits of the partition then
@@ -164,6 +166,11 @@ def replay(lines: list[bytes]) -> Replay:
     return Replay(len(lines), seconds, looks, pairs, flips, refitted, returns)
 
 
+def without_stay(definitions: Definitions) -> Definitions:
+    """The same definitions with ``cluster_min_stay = "0s"``."""
+    return replace(definitions, policies=replace(definitions.policies, cluster_min_stay_ms=0))
+
+
 @contextmanager
 def hysteresis(value: float) -> Iterator[None]:
     saved = clusters.HYSTERESIS
@@ -174,11 +181,19 @@ def hysteresis(value: float) -> Iterator[None]:
         clusters.HYSTERESIS = saved
 
 
+def _duration(ms: int) -> str:
+    """``3_600_000`` -> ``"1h"``: the largest unit that divides it."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
 def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
-def tables(results: list[tuple[str, Replay, Replay]]) -> list[str]:
+def tables(results: list[tuple[str, Replay, Replay]], stay: str) -> list[str]:
     names = [a.name for a in ARCHETYPES]
     out = ["Sizes (customers in each `cluster_*` segment, all partitions) and silhouettes "
            "(per partition: the online assignment, then scikit-learn's `KMeans` with the "
@@ -201,9 +216,10 @@ def tables(results: list[tuple[str, Replay, Replay]]) -> list[str]:
     out += ["", "Flips: a customer's cluster differs from the one at their previous event; "
             "of those, how many had a fit of the partition in between, and how many went "
             f"back to the cluster held before. With the shipped hysteresis "
-            f"({clusters.HYSTERESIS}), then without:", "",
+            f"({clusters.HYSTERESIS}) and `cluster_min_stay` "
+            f"({stay}), then with neither:", "",
             "| log | consecutive events | flips | flip rate | across a fit | back again "
-            "| flips, no hysteresis | flip rate, no hysteresis |",
+            "| flips, neither | flip rate, neither |",
             "|---|---|---|---|---|---|---|---|"]
     for title, run, bare in results:
         out.append(f"| {title} | {run.pairs:,} | {run.flips:,} "
@@ -227,16 +243,18 @@ def main(argv: list[str] | None = None) -> int:
     seconds = 0.0
     logs = [(title, lambda fmt=fmt, path=path: load_events(data / path, fmt))
             for title, fmt, path in LOGS]
+    definitions = load_default()
+    stay = _duration(definitions.policies.cluster_min_stay_ms)
     for title, lines_of in [*logs, (SIMULATED, simulated)]:
         lines = lines_of()
-        run = replay(lines)
+        run = replay(lines, definitions)
         with hysteresis(0.0):
-            bare = replay(lines)
+            bare = replay(lines, without_stay(definitions))
         seconds += run.seconds
         print(f"{title}: {len(lines):,} events, {run.seconds:.0f} s", file=sys.stderr)
         results.append((title, run, bare))
-    text = "\n".join([*tables(results), "",
-                      f"Replays took {seconds:.0f} s (with hysteresis); {platform.machine()}, "
+    text = "\n".join([*tables(results, stay), "",
+                      f"Replays took {seconds:.0f} s (as shipped); {platform.machine()}, "
                       f"{os.cpu_count()} CPUs, Python {platform.python_version()}. Command: "
                       "`SEGSTREAM_DATA=../shared/data .venv/bin/python "
                       "bench/clusters_report.py`."])

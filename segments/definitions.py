@@ -104,6 +104,7 @@ class PolicySettings:
     btyd_refit_ms: int = 7 * 86_400_000
     btyd_apply_after_ms: int = 3_600_000
     btyd_min_repeat_buyers: int = 30
+    cluster_min_stay_ms: int = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ _POLICY_KEYS = {"holdout", "frequency_cap_per_day", "quiet_hours", "default_tz",
                 "min_interval", "consent", "rfm_refresh", "rfm_min_buyers",
                 "propensity_horizon", "churn_horizon", "model_warm_after",
                 "model_capture_gap", "model_inactive_after", "btyd_refit",
-                "btyd_apply_after", "btyd_min_repeat_buyers"}
+                "btyd_apply_after", "btyd_min_repeat_buyers", "cluster_min_stay"}
 
 
 class _Loader:
@@ -358,6 +359,7 @@ def _model_policies(loader: _Loader, entry: Mapping[str, Any]) -> dict[str, Any]
     inactive = loader.duration("policies", "model_inactive_after", entry, 365 * day)
     refit = loader.duration("policies", "btyd_refit", entry, 7 * day)
     apply_after = loader.duration("policies", "btyd_apply_after", entry, hour)
+    stay = loader.duration("policies", "cluster_min_stay", entry, hour)
     for key, value in (("propensity_horizon", propensity), ("churn_horizon", churn)):
         if value < hour:
             raise loader.fail("policies", key, "must be at least 1h")
@@ -370,6 +372,8 @@ def _model_policies(loader: _Loader, entry: Mapping[str, Any]) -> dict[str, Any]
         raise loader.fail("policies", "btyd_refit", "must be at least 1h")
     if apply_after >= refit:
         raise loader.fail("policies", "btyd_apply_after", "must be shorter than btyd_refit")
+    if stay > 30 * day:
+        raise loader.fail("policies", "cluster_min_stay", "must be at most 30d")
     return {
         "propensity_horizon_ms": propensity,
         "churn_horizon_ms": churn,
@@ -379,6 +383,7 @@ def _model_policies(loader: _Loader, entry: Mapping[str, Any]) -> dict[str, Any]
         "btyd_refit_ms": refit,
         "btyd_apply_after_ms": apply_after,
         "btyd_min_repeat_buyers": _whole(loader, entry, "btyd_min_repeat_buyers", 30, 5),
+        "cluster_min_stay_ms": stay,
     }
 
 

@@ -34,7 +34,7 @@ from segments.definitions import Definitions, MomentDef
 from segments.events import Interaction
 from segments.expressions import segment_function
 from segments.features import Features
-from segments.models.examples import examples_due
+from segments.models.examples import models_due
 from segments.models.versions import FEATURE_MODELS
 from segments.moments import (
     Candidate,
@@ -296,7 +296,7 @@ class Engine:
         fires (segments.moments) or an open model example reaches its horizon
         (segments.models.examples). The due index wakes the customer there."""
         dues = [due for due in (self.schedule.next_due(state, now), pending_due(state),
-                                examples_due(state)) if due is not None]
+                                models_due(state)) if due is not None]
         return min(dues) if dues else None
 
     def _moments(self, state: CustomerState, features: Features, event: Interaction,

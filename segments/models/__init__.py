@@ -52,7 +52,13 @@ from segments.models.clusters import (
     scale,
     unscale,
 )
-from segments.models.examples import CLASSIFIERS, NOT_ACTIVITY, OpenExample, examples_due
+from segments.models.examples import (
+    CLASSIFIERS,
+    NOT_ACTIVITY,
+    OpenExample,
+    examples_due,
+    models_due,
+)
 from segments.models.vector import VECTOR, Base, VectorFeature, base_values, build_vector
 from segments.models.versions import (
     FEATURE_MODELS,
@@ -97,6 +103,7 @@ __all__ = [
     "cluster_values",
     "examples_due",
     "fit_btyd",
+    "models_due",
     "parse_model_version",
     "scale",
     "unscale",

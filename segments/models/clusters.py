@@ -20,8 +20,8 @@ from segments.state import event_hash
 from segments.timefmt import DAY_MS
 
 __all__ = ["ARCHETYPES", "CLUSTER_SPACE", "HYSTERESIS", "Archetype",
-           "ClusterFeature", "ClusterFit", "Clusterer", "aged", "cluster_values", "scale",
-           "unscale"]
+           "ClusterFeature", "ClusterFit", "Clusterer", "aged", "choose_k", "cluster_values",
+           "scale", "unscale"]
 
 
 class ClusterFeature(NamedTuple):
@@ -156,6 +156,10 @@ SILHOUETTE_TOLERANCE = 0.2
 best k's: the silhouette alone prefers two clusters (on Online Retail II: 0.64 for
 k = 2, 0.62 for 3, 0.52 for 4, 0.37 for 5), and "bought lately / lapsed" tells a
 marketer little that the rule segments do not."""
+
+INCUMBENT_TOLERANCE = 0.3
+"""A refit keeps the previous fit's k, when that is larger than the k chosen by
+:data:`SILHOUETTE_TOLERANCE`, while its silhouette is within this share of the best."""
 
 HYSTERESIS = 0.1
 """A customer moves to another cluster only when its centre is this much closer
@@ -328,9 +332,9 @@ class Clusterer:
             fits.append((_silhouette(distances, labels), k, centres))
         if not fits:
             return self.fit or ClusterFit(0, 0.0, self.seen)
-        top = max(score for score, _, _ in fits)
-        score, k, centres = max((f for f in fits if f[0] >= top * (1 - SILHOUETTE_TOLERANCE)),
-                                key=lambda f: f[1])
+        chosen = choose_k({k: score for score, k, _ in fits},
+                          self.fit.k if self.fit is not None else 0)
+        score, k, centres = next(f for f in fits if f[1] == chosen)
         # names come from the dimensions the data varies in: a log without e-mail or
         # browsing must not match its centres to archetypes by those
         varies = x.std(axis=0) > 0
@@ -352,6 +356,26 @@ class Clusterer:
         self.updates += 1
         self.fit = ClusterFit(k, round(float(score), 6), self.seen)
         return self.fit
+
+
+def choose_k(silhouettes: dict[int, float], previous: int) -> int:
+    """The k a fit keeps, from each k's silhouette: the largest within
+    :data:`SILHOUETTE_TOLERANCE` of the best, or the ``previous`` fit's k when that is
+    larger and within :data:`INCUMBENT_TOLERANCE` (a k that shrinks and grows back from
+    one fit to the next moves many customers for no gain in meaning).
+
+    >>> choose_k({2: 0.64, 3: 0.62, 4: 0.52, 5: 0.47}, previous=0)
+    4
+    >>> choose_k({2: 0.64, 3: 0.62, 4: 0.50, 5: 0.47}, previous=5)
+    5
+    >>> choose_k({2: 0.64, 3: 0.62, 4: 0.50, 5: 0.40}, previous=5)
+    3
+    """
+    top = max(silhouettes.values())
+    k = max(k for k, score in silhouettes.items() if score >= top * (1 - SILHOUETTE_TOLERANCE))
+    if previous > k and silhouettes.get(previous, -math.inf) >= top * (1 - INCUMBENT_TOLERANCE):
+        return previous
+    return k
 
 
 def _pairwise_squared(a: Any, b: Any) -> Any:

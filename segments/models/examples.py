@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from segments.state import CustomerState
 
-__all__ = ["CLASSIFIERS", "NOT_ACTIVITY", "OpenExample", "examples_due"]
+__all__ = ["CLASSIFIERS", "NOT_ACTIVITY", "OpenExample", "examples_due", "models_due"]
 
 CLASSIFIERS = ("propensity", "churn")
 
@@ -43,3 +43,14 @@ def examples_due(state: CustomerState) -> int | None:
     models = state.models
     dues = [entry.horizon for name in CLASSIFIERS if (entry := models.get(name))]
     return min(dues) if dues else None
+
+
+def models_due(state: CustomerState) -> int | None:
+    """When the customer's models next need the clock: an example's horizon, or the end
+    of a cluster stay that holds a move back (``state.models["cluster"]``: cluster,
+    top category, entered at, stay's end or 0)."""
+    due = examples_due(state)
+    entry = state.models.get("cluster")
+    if entry and len(entry) > 3 and entry[3] and (due is None or entry[3] < due):
+        return int(entry[3])
+    return due

@@ -33,7 +33,7 @@ from segments.models.clusters import (
     scale,
     unscale,
 )
-from segments.models.examples import NOT_ACTIVITY, OpenExample, examples_due
+from segments.models.examples import NOT_ACTIVITY, OpenExample, models_due
 from segments.models.refits import BtydFit, Submit, fit_btyd
 from segments.models.vector import Base, base_values, build_vector
 from segments.models.versions import MODELS, version_string
@@ -120,7 +120,7 @@ class PartitionModels:
             self._count(entry, -1)
 
     def _count(self, entry: list[Any], sign: int) -> None:
-        cluster, category = entry
+        cluster, category = entry[0], entry[1]
         if not 0 <= cluster < len(self._sizes):
             return
         self._sizes[cluster] += sign
@@ -145,7 +145,13 @@ class PartitionModels:
             return None if values is None else values[2]
         if name == "cluster":
             entry = f.state.models.get("cluster")
-            return self.clusterer.assign(self.cluster_vector(f), entry[0] if entry else None)
+            if entry is None:
+                return self.clusterer.assign(self.cluster_vector(f))
+            current = entry[0]
+            best = self.clusterer.assign(self.cluster_vector(f), current)
+            if best != current and f.now < _stay_ends(entry, self.policies):
+                return current  # held: the move happens at the stay's end (stamp)
+            return best
         raise KeyError(name)
 
     def _classify(self, clf: OnlineClassifier, f: Features) -> float | None:
@@ -214,8 +220,16 @@ class PartitionModels:
         scores: dict[str, Any] = {name: f[name] for name in MODEL_FEATURES}
         scores["model_version"] = self.version_string(MODELS)
         state.scores = scores
-        entry = [scores["cluster"], _top_category(state.categories)]
+        cluster = scores["cluster"]
         previous = state.models.get("cluster")
+        since = (previous[2] if previous is not None and previous[0] == cluster
+                 and len(previous) > 2 else f.now)
+        # a move held back by cluster_min_stay: the due index wakes the customer at the
+        # stay's end to make it (segments.models.examples.models_due)
+        stay_ends = since + self.policies.cluster_min_stay_ms
+        held = (f.now < stay_ends
+                and self.clusterer.assign(self.cluster_vector(f), cluster) != cluster)
+        entry = [cluster, _top_category(state.categories), since, stay_ends if held else 0]
         if previous != entry:
             if previous:
                 self._count(previous, -1)
@@ -258,13 +272,13 @@ class PartitionModels:
         is captured at ``f.now``, unless the customer has been inactive for longer than
         ``model_inactive_after``. True when the customer's examples changed (its state
         needs a write: a label learned twice after a restart would skew the model)."""
-        captured = changed = False
+        captured = labelled = False
         models = state.models
         for clf, label in ((self.propensity, 0), (self.churn, 1)):
             entry: OpenExample | None = models.get(clf.name)
             if entry is None or entry.horizon > instant:
                 continue
-            changed = True
+            labelled = True
             self._resolve(clf, entry, 1 - label if entry.decided else label)
             last_seen = state.last_seen
             if last_seen is None or f.now - last_seen > self.policies.model_inactive_after_ms:
@@ -274,9 +288,15 @@ class PartitionModels:
             captured = True
         if captured:
             self.dirty += 1
-        if changed:  # a label horizon: a scoring instant
+        if labelled:  # a label horizon: a scoring instant, and an observation
             self._observe(state, f)
-        return changed
+        held = models.get("cluster")
+        if held and len(held) > 3 and 0 < held[3] <= instant:
+            # a held cluster move's stay ended: a scoring instant too (stamp sets the
+            # next stay's end, if any)
+            models["cluster"] = [*held[:3], 0]
+            return True
+        return labelled
 
     def _observe(self, state: CustomerState, f: Features) -> None:
         """The customer's values at a scoring instant, for the clusterer's sample."""
@@ -292,7 +312,7 @@ class PartitionModels:
 
     def next_due(self, state: CustomerState) -> int | None:
         """When the customer's examples next need the clock: the earliest horizon."""
-        return examples_due(state)
+        return models_due(state)
 
     def _capture(self, state: CustomerState, clf: OnlineClassifier, f: Features) -> None:
         x = [round(v, 4) for v in self.vector(f)]
@@ -487,6 +507,12 @@ class PartitionModels:
 
 def _params(params: Any) -> dict[str, float]:
     return {name: getattr(params, name) for name in params.__slots__}
+
+
+def _stay_ends(entry: list[Any], policies: PolicySettings) -> int:
+    """When the customer may leave the cluster ``entry`` holds (entries written before
+    cluster_min_stay have no entry instant: at once)."""
+    return entry[2] + policies.cluster_min_stay_ms if len(entry) > 2 else 0
 
 
 def _top_category(categories: dict[str, int]) -> str | None:

@@ -34,7 +34,7 @@ from segments.models import (
 from segments.processor import MemoryStore, Processor, RefitRunning, Source
 from segments.records import Output
 from segments.state import CustomerState
-from segments.timefmt import DAY_MS, HOUR_MS
+from segments.timefmt import DAY_MS, HOUR_MS, MINUTE_MS
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 WALL = T0 + 3650 * DAY_MS
@@ -70,18 +70,18 @@ when = "segment('keen')"
 """
 
 
-def definitions(warm: int = 3, rules: str = RULES) -> Any:
-    return parse_definitions(POLICIES.format(warm=warm) + rules)
+def definitions(warm: int = 3, rules: str = RULES, policies: str = "") -> Any:
+    return parse_definitions(POLICIES.format(warm=warm) + policies + rules)
 
 
 class Run:
     """A processor over one partition, events in, outputs and labels out."""
 
     def __init__(self, warm: int = 3, rules: str = RULES, submit: Any = None,
-                 models: bool = True) -> None:
+                 models: bool = True, policies: str = "") -> None:
         self.labels: list[tuple[Any, ...]] = []
         self.store = MemoryStore()
-        self.processor = Processor(Engine(definitions(warm, rules)), Gate(), self.store,
+        self.processor = Processor(Engine(definitions(warm, rules, policies)), Gate(), self.store,
                                    live=False, submit=submit, models=models,
                                    on_label=lambda *a: self.labels.append(a))
         self.n = 0
@@ -635,6 +635,7 @@ def test_default_definitions_have_the_model_segments() -> None:
                                 "btyd_refit"),
     ('model_capture_gap = "40d"', "[policies] model_capture_gap: must not be longer than"),
     ('propensity_horizon = "soon"', "[policies] propensity_horizon: not a duration"),
+    ('cluster_min_stay = "40d"', "[policies] cluster_min_stay: must be at most 30d"),
 ])
 def test_model_policies_are_checked_in_one_line(line: str, message: str) -> None:
     with pytest.raises(DefinitionsError) as caught:
@@ -843,3 +844,42 @@ def test_a_clusterer_restored_from_before_a_customer_came_takes_them_again() -> 
     assert restored.refit(T0).k == 0  # two customers: not enough for two clusters
     # a customer another one replaced in the sample stays out of it
     assert restored.observe(lambda: [0.0] * 8, T0, "other", 0) == -1
+
+
+STAY_RULES = "".join(f'[segments.c{i}]\nwhen = "cluster == {i}"\n' for i in range(len(ARCHETYPES)))
+
+
+def test_a_cluster_move_waits_for_the_stay_and_then_happens_without_an_event() -> None:
+    """``cluster_min_stay`` (1 hour): a customer whose values move within an hour of entering
+    a cluster stays there; the due index wakes them at the stay's end, where the move
+    happens as a time transition, at that instant."""
+    run = Run(rules=STAY_RULES)
+    first = run.send("a", "product_view", T0)
+    entered = [o.value["segment"] for o in first if o.value.get("change") == "entered"]
+    for n in range(12):  # big orders: nothing like the first look any more
+        assert not [o for o in run.send("a", "purchase", T0 + (n + 1) * 4 * MINUTE_MS,
+                                        revenue=400.0)
+                    if o.value.get("segment", "").startswith("c")]
+    state = run.state("a")
+    held = state.models["cluster"]
+    assert [f"c{held[0]}"] == entered and held[2] == T0 and held[3] == T0 + HOUR_MS
+    assert state.due is not None and state.due <= T0 + HOUR_MS
+    assert not run.processor.tick(0, T0 + HOUR_MS)  # the stay has not ended before this
+    moved = run.processor.tick(0, T0 + HOUR_MS + 1)
+    changes = {(o.value["segment"], o.value["change"], o.value["at"], o.value["cause"]["kind"])
+               for o in moved if o.value.get("segment", "").startswith("c")}
+    left = state.models["cluster"][0]
+    assert left != held[0]
+    assert changes == {(entered[0], "exited", "2026-01-01T01:00:00.000Z", "time"),
+                       (f"c{left}", "entered", "2026-01-01T01:00:00.000Z", "time")}
+    assert state.models["cluster"][2] == T0 + HOUR_MS + 1 and state.models["cluster"][3] == 0
+
+
+def test_without_a_stay_a_cluster_move_happens_at_the_event() -> None:
+    run = Run(rules=STAY_RULES, policies='cluster_min_stay = "0s"\n')
+    run.send("a", "product_view", T0)
+    before = run.state("a").models["cluster"][0]
+    moves = [o for n in range(12) for o in run.send("a", "purchase", T0 + (n + 1) * 4 * MINUTE_MS,
+                                                     revenue=400.0)
+             if o.value.get("segment", "").startswith("c")]
+    assert moves and run.state("a").models["cluster"][0] != before
