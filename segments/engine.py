@@ -111,13 +111,12 @@ class Engine:
         self._defined = frozenset(self._names)
         self._sorted = sorted((name, i) for i, name in enumerate(self._names))
         self._evaluators: dict[frozenset[str] | None, Callable[..., tuple[bool, ...]]] = {}
-        self._time_only = self.time_dependent
-        self._time_only_models = self.time_dependent | self.model_segments
         self.rfm_segments = with_dependents(definitions, {
             name for name, s in definitions.segments.items()
             if s.when.features & {"rfm_r", "rfm_f", "rfm_m", "rfm_segment"}})
         self._affected_by: dict[tuple[str, bool], frozenset[str] | None] = {}
-        for subset in (None, self._time_only, self._time_only_models, self.rfm_segments):
+        self._moving_by: dict[tuple[frozenset[str], bool], frozenset[str]] = {}
+        for subset in (None, self.rfm_segments):
             self._evaluator(subset)  # compiled now, not at a partition's first use
         self._detectors: dict[str, list[tuple[MomentDef, Callable[..., Any]]]] = {}
 
@@ -166,10 +165,12 @@ class Engine:
         clock a partition's clock jumps between sparse events, and each trigger fires
         at its own instant in event time. Open model examples whose horizon passed
         are labelled at their instant too; that is a scoring instant, where the
-        segments reading a model feature are re-evaluated. At the other instants
-        (a rule's threshold, a window's edge) only the time-dependent segments are:
+        segments reading a model feature are re-evaluated. At every step only the
+        segments reading a feature that moves at its instant (a rule's threshold, a
+        window's edge: Schedule.moving_at) are, with those naming or nesting in them:
         when a score-reading segment is next looked at does not depend on which other
-        segments a definitions file holds."""
+        segments a definitions file holds, and a step that only fires a pending
+        trigger evaluates no rule."""
         outputs = self.on_definitions(state, now, rfm, models) if self._outdated(state) else []
         changed = False
         while state.due is not None and state.due < now:
@@ -180,9 +181,10 @@ class Engine:
             scoring = models is not None and models.on_due(state, due, features)
             if scoring:
                 changed = True
-            outputs.extend(self._segment_changes(
-                state, features, Cause("time"), at=due,
-                only=self._time_only_models if scoring else self._time_only, models=models))
+            only = self._moving(self.schedule.moving_at(state, due), scoring)
+            if only:
+                outputs.extend(self._segment_changes(state, features, Cause("time"), at=due,
+                                                     only=only, models=models))
             outputs.extend(self._fire_pending(state, due, now if live else due, rfm, models))
             if scoring and self.reads_models:
                 assert models is not None
@@ -241,6 +243,20 @@ class Engine:
         result = None if len(affected) == len(self.definitions.segments) else frozenset(affected)
         self._affected_by[key] = result
         return result
+
+    def _moving(self, features: frozenset[str], scoring: bool) -> frozenset[str]:
+        """The segments a time step can move: those reading a feature that moves at
+        its instant (Schedule.moving_at), at a scoring instant those reading a model
+        feature, and every segment that names or nests in one of those."""
+        key = (features, scoring)
+        found = self._moving_by.get(key)
+        if found is None:
+            names = {name for name, segment in self.definitions.segments.items()
+                     if segment.when.features & features}
+            if scoring:
+                names |= self.model_segments
+            found = self._moving_by[key] = with_dependents(self.definitions, names)
+        return found
 
     def _outdated(self, state: CustomerState) -> bool:
         # A new customer has nothing to re-evaluate: it just adopts these definitions.

@@ -480,15 +480,29 @@ class _Compiler:
         raise self.fail(node, f"unknown function '{name}' or wrong number of arguments")
 
 
+def _locate(tree: ast.AST) -> None:
+    """Line 1 for every node without a location. (``ast.fix_missing_locations`` recurses
+    through a closure that refers to itself: a reference cycle per compiled function,
+    garbage for the cyclic collector when a subset is compiled mid-stream.)"""
+    for node in ast.walk(tree):
+        if "lineno" in node._attributes:
+            for attribute, value in (("lineno", 1), ("col_offset", 0),
+                                     ("end_lineno", 1), ("end_col_offset", 0)):
+                if getattr(node, attribute, None) is None:
+                    setattr(node, attribute, value)
+
+
 def _function(name: str, params: Sequence[str], body: list[ast.stmt]) -> Callable[..., Any]:
     """Compile a function of the checked nodes; only the helpers are in its globals."""
     arguments = ast.arguments(posonlyargs=[], args=[ast.arg(p) for p in params],
                               kwonlyargs=[], kw_defaults=[], defaults=[])
     module = ast.Module([ast.FunctionDef(name, arguments, body, [], None, None)], [])
-    ast.fix_missing_locations(module)
+    _locate(module)
     scope: dict[str, Any] = {"__builtins__": {"bool": bool, "abs": abs}, **_HELPERS}
     exec(compile(module, f"<rule {name}>", "exec"), scope)  # a checked tree, not text
-    function: Callable[..., Any] = scope[name]
+    # taken out of its globals: left in, function and scope would be a reference cycle
+    # (garbage for the cyclic collector when an engine compiles a subset mid-stream)
+    function: Callable[..., Any] = scope.pop(name)
     return function
 
 

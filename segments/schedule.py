@@ -89,6 +89,18 @@ class Schedule:
         self.last_seen_windows = sorted({_LAST_SEEN_WINDOWS[f] for f in reads
                                          if f in _LAST_SEEN_WINDOWS})
         self.local_clock = bool(reads & _LOCAL_CLOCK)
+        # what may move at an instant of each source: the features read over it
+        self._order_features = {w: frozenset(f for f in reads if f in _ORDER_WINDOWS
+                                             and _ORDER_WINDOWS[f] * DAY_MS == w)
+                                for w in self.order_windows}
+        self._bucket_features = {(c, w): frozenset(
+            f for f in reads
+            if f in _BUCKET_WINDOWS and _BUCKET_WINDOWS[f] == (c, w // DAY_MS))
+            for c, w in self.bucket_windows}
+        self._last_seen_features = {
+            a: frozenset(f for f in reads if _LAST_SEEN_WINDOWS.get(f) == a)
+            for a in self.last_seen_windows}
+        self._always = frozenset(self.polled) | (reads & _LOCAL_CLOCK)
 
     def next_due(self, state: CustomerState, now: int) -> int | None:
         """The earliest instant at or after ``now`` where a rule may flip, if any.
@@ -141,6 +153,45 @@ class Schedule:
             if best is None or t < best:
                 best = t
         return best
+
+
+    def moving_at(self, state: CustomerState, instant: int) -> frozenset[str]:
+        """The time-dependent features a rule reads that may move at ``instant`` (a due
+        instant of :meth:`next_due`), so only the rules reading them need a look there.
+        Polled features and the local clock are always in: their instants are steps
+        from the previous one, not computed from the state.
+
+        >>> from segments.definitions import parse_definitions
+        >>> defs = parse_definitions('''[segments.lapsed]
+        ... when = "days_since_last_purchase > 90 and purchases_30d == 0"''')
+        >>> s = CustomerState("c-1", last_purchase=1_000, purchases_total=1)
+        >>> sorted(Schedule(defs).moving_at(s, 1_000 + 90 * DAY_MS))
+        ['days_since_last_purchase']
+        """
+        moving = set(self._always)
+        for name, cuts in self.thresholds.items():
+            anchor_of, unit = _ANCHORS[name]
+            anchor = anchor_of(state)
+            if anchor is not None and any(anchor + round(c * unit) == instant for c in cuts):
+                moving.add(name)
+        orders = state.orders
+        if orders:
+            for window in self.order_windows:
+                i = bisect_left(orders, instant - window, key=_order_ts)
+                if i < len(orders) and orders[i][0] + window == instant:
+                    moving |= self._order_features[window]
+        for key in self.bucket_windows:
+            counter, window = key
+            buckets = state.counters.get(counter)
+            if buckets:
+                hour = -((window - instant) // HOUR_MS) - 1
+                i = bisect_left(buckets, hour, key=_bucket_hour)
+                if i < len(buckets) and (buckets[i][0] + 1) * HOUR_MS + window == instant:
+                    moving |= self._bucket_features[key]
+        for attr in self.last_seen_windows:
+            if any(t + 30 * DAY_MS == instant for t in getattr(state, attr).values()):
+                moving |= self._last_seen_features[attr]
+        return frozenset(moving)
 
 
 def time_dependent_segments(definitions: Definitions) -> frozenset[str]:

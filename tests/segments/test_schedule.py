@@ -100,3 +100,43 @@ def test_no_rule_flips_before_the_due_instant(state: CustomerState, now: int,
         def holds(at: int, rule: Any = segment.when) -> bool:
             return bool(rule.evaluate(Features(state, at), segment=lambda n: False))
         assert holds(now) == holds(later), (segment.name, now, later, due)
+
+
+# without the polled rule and the local clock, whose steps would come first every time
+COMPUTED = parse_definitions("\n".join(
+    f"[segments.{name}]\nwhen = {segment.when.text!r}"
+    for name, segment in DEFINITIONS.segments.items() if name not in ("polled", "evening")))
+
+
+@st.composite
+def sparse_states(draw: Any) -> CustomerState:
+    """A state of :func:`states` with some of its sources emptied, so that each source
+    gets to be the one that comes first."""
+    state = draw(states())
+    if draw(st.booleans()):
+        state.counters = {}
+    if draw(st.booleans()):
+        state.devices, state.features_used = {}, {}
+    if draw(st.booleans()):
+        state.cart_updated = None
+    return state
+
+
+@settings(max_examples=1500, deadline=None)
+@given(sparse_states(), st.integers(NOW - 5 * DAY_MS, NOW + DAY_MS))
+def test_only_the_rules_reading_what_moves_at_the_due_instant_can_flip_there(
+        state: CustomerState, now: int) -> None:
+    """The engine re-evaluates at a due instant only the rules that read a feature
+    ``moving_at`` names: every other rule holds just after the instant (where the
+    engine evaluates) what it held just before."""
+    schedule = Schedule(COMPUTED)
+    due = schedule.next_due(state, now)
+    if due is None:
+        return
+    moving = schedule.moving_at(state, due)
+    for segment in COMPUTED.segments.values():
+        if segment.when.features & moving:
+            continue
+        def holds(at: int, rule: Any = segment.when) -> bool:
+            return bool(rule.evaluate(Features(state, at), segment=lambda n: False))
+        assert holds(max(now, due - 1)) == holds(due + 1), (segment.name, due, sorted(moving))
