@@ -18,6 +18,8 @@ looked at:
   (the fixed clustering space), against scikit-learn's batch ``KMeans`` (k-means++,
   10 restarts) fitted on the very same vectors with the same k; on at most 4,000
   customers per partition, the same ones for both;
+- **like their name**: per partition, how many of the populated ids have a centre
+  nearer their own archetype than any other (``like_archetype`` in ``/clusters``);
 - **flips**: how often a customer's cluster differs between two consecutive events of
   theirs, with the shipped hysteresis and ``cluster_min_stay`` and, in a second
   replay, with neither.
@@ -70,6 +72,7 @@ class Look(NamedTuple):
     online: float | None  # silhouette of the model's assignment
     batch: float | None  # silhouette of scikit-learn's KMeans, same k, same vectors
     sizes: Counter[str]
+    named: tuple[int, int]  # populated ids whose centre is nearest their own archetype, all
 
 
 class Replay(NamedTuple):
@@ -124,7 +127,9 @@ def look(processor: Processor, store: MemoryStore, owner: dict[str, int], wall: 
         fit = models.clusterer.fit
         k = 0 if fit is None else fit.k
         online, batch = silhouettes(np.asarray(vectors), np.asarray(assigned), k)
-        out.append(Look(number, len(vectors), k, online, batch, sizes))
+        populated = [c for c in models.describe_clusters() if c["populated"]]
+        named = (sum(c["like_archetype"] for c in populated), len(populated))
+        out.append(Look(number, len(vectors), k, online, batch, sizes, named))
     return out
 
 
@@ -199,8 +204,9 @@ def tables(results: list[tuple[str, Replay, Replay]], stay: str) -> list[str]:
            "(per partition: the online assignment, then scikit-learn's `KMeans` with the "
            "same k on the same vectors):", "",
            "| log | instant | customers | " + " | ".join(f"`{n}`" for n in names)
-           + " | k per partition | online silhouette | KMeans silhouette | online / KMeans |",
-           "|---|---|---|" + "---|" * len(names) + "---|---|---|---|"]
+           + " | k per partition | online silhouette | KMeans silhouette | online / KMeans "
+           "| like their name |",
+           "|---|---|---|" + "---|" * len(names) + "---|---|---|---|---|"]
     for title, run, _ in results:
         for instant, looks in run.looks.items():
             sizes: Counter[str] = sum((lk.sizes for lk in looks), Counter())
@@ -212,7 +218,8 @@ def tables(results: list[tuple[str, Replay, Replay]], stay: str) -> list[str]:
                 + f" | {', '.join(str(lk.k) for lk in looks)} "
                 f"| {', '.join(_fmt(lk.online) for lk in looks)} "
                 f"| {', '.join(_fmt(lk.batch) for lk in looks)} "
-                f"| {', '.join(f'{r:.0%}' for r in ratios)} |")
+                f"| {', '.join(f'{r:.0%}' for r in ratios)} "
+                f"| {', '.join(f'{lk.named[0]}/{lk.named[1]}' for lk in looks)} |")
     out += ["", "Flips: a customer's cluster differs from the one at their previous event; "
             "of those, how many had a fit of the partition in between, and how many went "
             f"back to the cluster held before. With the shipped hysteresis "

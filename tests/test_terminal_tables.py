@@ -49,6 +49,8 @@ CLUSTERS = {"partitions": {str(p): [  # partition 0 not fitted yet; 1 found 2 of
      "top_categories": [["shoes", 4 + p], ["hats", 2]],
      "centroid": {"recency_days": 3.5, "frequency": 7.0, "monetary": 12.25 * (c + 1)},
      "populated": c < 2 or p == 0,
+     "like_archetype": (c, p) != (1, 1),  # partition 1's loyal centre looks lapsed
+     "nearest_archetype": "lapsed" if (c, p) == (1, 1) else "bargain hunter",
      "fit": {"k": 2, "silhouette": 0.6234, "seen": 3200} if p else None}
     for c in range(3)] for p in range(2)}}
 PROFILE = {"customer_id": "c/1 é", "as_of": "2026-01-05T10:00:00.000Z", "partition": 2,
@@ -69,7 +71,8 @@ VIEWS: list[tuple[str, Callable[[], str], Callable[[], Any], list[str]]] = [
      ["propensity", "0.812", "310", "r=0.24"]),
     ("clusters", lambda: format_clusters(CLUSTERS), lambda: clusters_tables(CLUSTERS),
      ["cluster_0", "bargain hunter", "21", "shoes (9)",  # 10+11 customers, 4+5 shoes
-      "not fitted yet", "silhouette 0.623", "3,200", "empty in this partition's fit"]),
+      "not fitted yet", "silhouette 0.623", "3,200", "empty in this partition's fit",
+      "unlike its name: nearest to lapsed"]),
     ("profile", lambda: format_profile(PROFILE), lambda: profile_tables(PROFILE),
      ["first_time_buyer", "purchases_total", "42.5", "cart_abandoned"]),
     ("topics", lambda: format_topics(TOPICS), lambda: topics_table(TOPICS),

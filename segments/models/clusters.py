@@ -21,7 +21,7 @@ from segments.timefmt import DAY_MS
 
 __all__ = ["ARCHETYPES", "CLUSTER_SPACE", "HYSTERESIS", "Archetype",
            "ClusterFeature", "ClusterFit", "Clusterer", "aged", "choose_k", "cluster_values",
-           "scale", "unscale"]
+           "nearest_archetype", "scale", "unscale"]
 
 
 class ClusterFeature(NamedTuple):
@@ -92,6 +92,15 @@ def aged(plain: list[float], days: float) -> list[float]:
     return out
 
 
+def nearest_archetype(centre: list[float]) -> int:
+    """The index of the archetype nearest to a scaled ``centre`` (ties: the lowest).
+
+    >>> ARCHETYPES[nearest_archetype(scale([300.0, 3, 60, 140, 0, 0, 0, 0, 0]))].name
+    'lapsed_buyer'
+    """
+    return min(range(len(ARCHETYPES)), key=lambda i: math.dist(centre, _ANCHORS[i]))
+
+
 def cluster_values(b: Base) -> list[float]:
     """The customer's plain values in :data:`CLUSTER_SPACE` order."""
     recency = b.days_since_last_purchase
@@ -136,6 +145,8 @@ ARCHETYPES: tuple[Archetype, ...] = (
 )
 """Cluster ``i`` is named after archetype ``i``: it starts there, and each fit gives id
 ``i`` to the new centre that matches it (segments.models.clusters.Clusterer)."""
+
+_ANCHORS = [scale(a.values) for a in ARCHETYPES]
 
 SAMPLE_SIZE = 800
 """Customers a partition's clusterer keeps a vector of: a reservoir sample of the

@@ -30,6 +30,7 @@ from segments.models.clusters import (
     CLUSTER_SPACE,
     Clusterer,
     cluster_values,
+    nearest_archetype,
     scale,
     unscale,
 )
@@ -445,10 +446,15 @@ class PartitionModels:
         for i, (archetype, centre) in enumerate(zip(ARCHETYPES, self.clusterer.centres,
                                                     strict=True)):
             plain = unscale(centre)
+            nearest = nearest_archetype(centre)
             out.append({
                 "cluster": i,
                 "archetype": archetype.name,
                 "description": archetype.description,
+                # the id keeps its archetype's name; whether the centre the data put
+                # there is nearer that archetype than any other
+                "nearest_archetype": ARCHETYPES[nearest].name,
+                "like_archetype": nearest == i,
                 "centroid": {spec.name: round(v, 3)
                              for spec, v in zip(CLUSTER_SPACE, plain, strict=True)},
                 "size": self._sizes[i],

@@ -94,7 +94,10 @@ def _fits(document: dict[str, Any]) -> list[tuple[str, str]]:
 def _centre(cluster: dict[str, Any]) -> str:
     if not cluster.get("populated", True):
         return "empty in this partition's fit"
-    return "centre " + ", ".join(f"{k}={v:g}" for k, v in cluster["centroid"].items())
+    centre = "centre " + ", ".join(f"{k}={v:g}" for k, v in cluster["centroid"].items())
+    if cluster.get("like_archetype", True):
+        return centre
+    return f"{centre} (unlike its name: nearest to {cluster['nearest_archetype']})"
 
 
 def _fit(btyd: dict[str, Any]) -> str:

@@ -883,3 +883,14 @@ def test_without_a_stay_a_cluster_move_happens_at_the_event() -> None:
                                                      revenue=400.0)
              if o.value.get("segment", "").startswith("c")]
     assert moves and run.state("a").models["cluster"][0] != before
+
+
+def test_a_cluster_whose_centre_moved_to_another_archetype_says_so() -> None:
+    """An id keeps its archetype's name; ``/clusters`` tells whether the centre the data
+    put there is still nearest that archetype."""
+    models = PartitionModels(0, definitions().policies)
+    assert all(d["like_archetype"] for d in models.describe_clusters())
+    models.clusterer.centres[3] = scale([365.0, 0.0, 0.0, 0.0, 1.0, 6.0, 0.0, 0.0, 0.0])
+    described = models.describe_clusters()[3]
+    assert described["archetype"] == "lapsed_buyer"
+    assert not described["like_archetype"] and described["nearest_archetype"] == "new_browser"
