@@ -115,7 +115,7 @@ class Engine:
             name for name, s in definitions.segments.items()
             if s.when.features & {"rfm_r", "rfm_f", "rfm_m", "rfm_segment"}})
         self._affected_by: dict[tuple[str, bool], frozenset[str] | None] = {}
-        self._moving_by: dict[tuple[frozenset[str], bool], frozenset[str]] = {}
+        self._moving_by: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
         for subset in (None, self.rfm_segments):
             self._evaluator(subset)  # compiled now, not at a partition's first use
         self._detectors: dict[str, list[tuple[MomentDef, Callable[..., Any]]]] = {}
@@ -178,17 +178,17 @@ class Engine:
             # The condition flips at `due`; read it just after, where strict
             # comparisons (`> 90`) already hold.
             features = self.features(state, due + 1, rfm, models)
-            scoring = models is not None and models.on_due(state, due, features)
-            if scoring:
+            scored = models.on_due(state, due, features) if models is not None else _NONE
+            if scored:
                 changed = True
-            only = self._moving(self.schedule.moving_at(state, due), scoring)
+            only = self._moving(self.schedule.moving_at(state, due), scored)
             if only:
                 outputs.extend(self._segment_changes(state, features, Cause("time"), at=due,
                                                      only=only, models=models))
             outputs.extend(self._fire_pending(state, due, now if live else due, rfm, models))
-            if scoring and self.reads_models:
+            if scored and self.reads_models:
                 assert models is not None
-                models.stamp(state, features)
+                models.stamp(state, features, scored)
             state.due = self.next_due(state, due + 1)
         return TimeStep(outputs, changed)
 
@@ -244,17 +244,17 @@ class Engine:
         self._affected_by[key] = result
         return result
 
-    def _moving(self, features: frozenset[str], scoring: bool) -> frozenset[str]:
+    def _moving(self, features: frozenset[str], scored: frozenset[str]) -> frozenset[str]:
         """The segments a time step can move: those reading a feature that moves at
-        its instant (Schedule.moving_at), at a scoring instant those reading a model
-        feature, and every segment that names or nests in one of those."""
-        key = (features, scoring)
+        its instant (Schedule.moving_at), those reading a score of the models
+        ``scored`` there (PartitionModels.on_due), and every segment that names or
+        nests in one of those."""
+        key = (features, scored)
         found = self._moving_by.get(key)
         if found is None:
             names = {name for name, segment in self.definitions.segments.items()
                      if segment.when.features & features}
-            if scoring:
-                names |= self.model_segments
+            names |= {name for name, used in self.segment_models.items() if used & scored}
             found = self._moving_by[key] = with_dependents(self.definitions, names)
         return found
 

@@ -58,6 +58,12 @@ class RefitInFlight(NamedTuple):
 OnLabel = Callable[[int, str, int, int, "float | None", dict[str, Any]], None]
 
 
+ALL_MODELS = frozenset(MODELS)
+"""What PartitionModels.on_due returns: the models whose scores are due."""
+CLUSTER_ONLY = frozenset({"cluster"})
+NO_MODELS: frozenset[str] = frozenset()
+
+
 class PartitionModels:
     """Every model of one partition: scoring, delayed labels, BG/NBD refits, snapshots.
 
@@ -215,10 +221,15 @@ class PartitionModels:
                                                expected_purchases(bg, summary, 365.0))
         return cached
 
-    def stamp(self, state: CustomerState, f: Features) -> None:
+    def stamp(self, state: CustomerState, f: Features,
+              scored: frozenset[str] = ALL_MODELS) -> None:
         """Keep in ``state.scores`` what the customer was scored with, and the cluster
-        counts of :meth:`describe_clusters`."""
-        scores: dict[str, Any] = {name: f[name] for name in MODEL_FEATURES}
+        counts of :meth:`describe_clusters`. At a cluster stay's end (``scored`` only
+        the clusterer) only the cluster is scored again."""
+        if scored == CLUSTER_ONLY and state.scores:
+            scores = {**state.scores, "cluster": f["cluster"]}
+        else:
+            scores = {name: f[name] for name in MODEL_FEATURES}
         scores["model_version"] = self.version_string(MODELS)
         state.scores = scores
         cluster = scores["cluster"]
@@ -267,12 +278,15 @@ class PartitionModels:
             self.dirty += 1
         self._observe(state, f)
 
-    def on_due(self, state: CustomerState, instant: int, f: Features) -> bool:
+    def on_due(self, state: CustomerState, instant: int, f: Features) -> frozenset[str]:
         """The clock reached ``instant``: examples whose horizon passed get their label
         (propensity 0, churn 1, unless an event already decided it), then a new example
         is captured at ``f.now``, unless the customer has been inactive for longer than
         ``model_inactive_after``. True when the customer's examples changed (its state
-        needs a write: a label learned twice after a restart would skew the model)."""
+        needs a write: a label learned twice after a restart would skew the model).
+        Returns the models whose scores are due at ``instant`` (the segments reading
+        them are looked at): every model at a label horizon, the clusterer alone at
+        the end of a cluster stay that held a move back, none otherwise."""
         captured = labelled = False
         models = state.models
         for clf, label in ((self.propensity, 0), (self.churn, 1)):
@@ -293,11 +307,11 @@ class PartitionModels:
             self._observe(state, f)
         held = models.get("cluster")
         if held and len(held) > 3 and 0 < held[3] <= instant:
-            # a held cluster move's stay ended: a scoring instant too (stamp sets the
-            # next stay's end, if any)
+            # a held cluster move's stay ended: the cluster is scored again (stamp sets
+            # the next stay's end, if any)
             models["cluster"] = [*held[:3], 0]
-            return True
-        return labelled
+            return ALL_MODELS if labelled else CLUSTER_ONLY
+        return ALL_MODELS if labelled else NO_MODELS
 
     def _observe(self, state: CustomerState, f: Features) -> None:
         """The customer's values at a scoring instant, for the clusterer's sample."""

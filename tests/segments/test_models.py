@@ -865,7 +865,12 @@ def test_a_cluster_move_waits_for_the_stay_and_then_happens_without_an_event() -
     assert [f"c{held[0]}"] == entered and held[2] == T0 and held[3] == T0 + HOUR_MS
     assert state.due is not None and state.due <= T0 + HOUR_MS
     assert not run.processor.tick(0, T0 + HOUR_MS)  # the stay has not ended before this
+    scores = dict(state.scores)
     moved = run.processor.tick(0, T0 + HOUR_MS + 1)
+    # only the cluster is scored again there: the other scores stay as they were
+    assert {k: v for k, v in state.scores.items() if k != "cluster"} == {
+        k: v for k, v in scores.items() if k != "cluster"}
+    assert state.scores["cluster"] == state.models["cluster"][0] != scores["cluster"]
     changes = {(o.value["segment"], o.value["change"], o.value["at"], o.value["cause"]["kind"])
                for o in moved if o.value.get("segment", "").startswith("c")}
     left = state.models["cluster"][0]
