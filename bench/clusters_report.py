@@ -44,7 +44,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
-from models_report import load_events, sorted_lines, write_block
+from models_report import data_dir, load_events, sorted_lines, write_block
 
 import segments.models.clusters as clusters
 from segments.definitions import Definitions, load_default
@@ -240,8 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", type=Path, help="put the tables into this Markdown file")
     args = parser.parse_args(argv)
-    data = Path(os.environ.get("SEGSTREAM_DATA",
-                               Path(__file__).resolve().parents[2] / "shared" / "data"))
+    data = data_dir()
     missing = [str(data / path) for _, _, path in LOGS if not (data / path).is_file()]
     if missing:
         print(f"clusters report: {missing[0]} not found (set SEGSTREAM_DATA)", file=sys.stderr)

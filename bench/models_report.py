@@ -89,6 +89,12 @@ def log_loss(labels: Sequence[int], probabilities: Sequence[float]) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
+def data_dir() -> Path:
+    """Where the data sets are: ``SEGSTREAM_DATA``, default ``../shared/data``."""
+    return Path(os.environ.get("SEGSTREAM_DATA",
+                               Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
 def load_events(source: Path, fmt: str = "online-retail") -> list[bytes]:
     """A public log imported (``segstream import FORMAT``), as JSON lines in time order."""
     return sorted_lines(list(FORMATS[fmt](source, ImportReport())))
@@ -309,9 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", type=Path, help="put the table into this Markdown file")
     args = parser.parse_args(argv)
-    data = Path(os.environ.get("SEGSTREAM_DATA",
-                               Path(__file__).resolve().parents[2] / "shared" / "data"))
-    source = data / "online-retail-ii" / "online_retail_ii.parquet"
+    source = data_dir() / "online-retail-ii" / "online_retail_ii.parquet"
     if not source.is_file():
         print(f"models report: {source} not found (set SEGSTREAM_DATA)", file=sys.stderr)
         return 2

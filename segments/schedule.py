@@ -101,59 +101,14 @@ class Schedule:
             a: frozenset(f for f in reads if _LAST_SEEN_WINDOWS.get(f) == a)
             for a in self.last_seen_windows}
         self._always = frozenset(self.polled) | (reads & _LOCAL_CLOCK)
+        self._threshold_features = {name: frozenset({name}) for name in self.thresholds}
 
     def next_due(self, state: CustomerState, now: int) -> int | None:
         """The earliest instant at or after ``now`` where a rule may flip, if any.
 
         Each source is sorted (cut points, orders by time, buckets by hour), so its
         earliest candidate at or after ``now`` is found by search, not by a scan."""
-        best: int | None = None
-        for name, cuts in self.thresholds.items():
-            anchor_of, unit = _ANCHORS[name]
-            anchor = anchor_of(state)
-            if anchor is not None:
-                for c in cuts:  # ascending, and so are their instants
-                    if (t := anchor + round(c * unit)) >= now:
-                        if best is None or t < best:
-                            best = t
-                        break
-        for name, step in self.polled.items():
-            if _ANCHORS[name][0](state) is not None:
-                t = now + step
-                if best is None or t < best:
-                    best = t
-        orders = state.orders
-        if orders:
-            for window in self.order_windows:
-                # the first order whose ts + window >= now, i.e. ts >= now - window
-                i = bisect_left(orders, now - window, key=_order_ts)
-                if i < len(orders):
-                    t = orders[i][0] + window
-                    if best is None or t < best:
-                        best = t
-        for counter, window in self.bucket_windows:
-            buckets = state.counters.get(counter)
-            if buckets:
-                # the first bucket whose (hour + 1) * HOUR_MS + window >= now
-                hour = -((window - now) // HOUR_MS) - 1  # ceil((now - window) / H) - 1
-                i = bisect_left(buckets, hour, key=_bucket_hour)
-                if i < len(buckets):
-                    t = (buckets[i][0] + 1) * HOUR_MS + window
-                    if best is None or t < best:
-                        best = t
-        for attr in self.last_seen_windows:
-            horizon = now - 30 * DAY_MS
-            seen = [t for t in getattr(state, attr).values() if t >= horizon]
-            if seen:
-                t = min(seen) + 30 * DAY_MS
-                if best is None or t < best:
-                    best = t
-        if self.local_clock and state.last_seen is not None:
-            t = (now // _QUARTER_HOUR + 1) * _QUARTER_HOUR
-            if best is None or t < best:
-                best = t
-        return best
-
+        return min((t for t, _ in self._candidates(state, now)), default=None)
 
     def moving_at(self, state: CustomerState, instant: int) -> frozenset[str]:
         """The time-dependent features a rule reads that may move at ``instant`` (a due
@@ -169,29 +124,51 @@ class Schedule:
         ['days_since_last_purchase']
         """
         moving = set(self._always)
+        for t, features in self._candidates(state, instant):
+            if t == instant:
+                moving |= features
+        return frozenset(moving)
+
+    def _candidates(self, state: CustomerState, now: int) -> list[tuple[int, frozenset[str]]]:
+        """Each source's earliest instant at or after ``now``, with the features that
+        move there."""
+        found = []
         for name, cuts in self.thresholds.items():
             anchor_of, unit = _ANCHORS[name]
             anchor = anchor_of(state)
-            if anchor is not None and any(anchor + round(c * unit) == instant for c in cuts):
-                moving.add(name)
+            if anchor is not None:
+                for c in cuts:  # ascending, and so are their instants
+                    if (t := anchor + round(c * unit)) >= now:
+                        found.append((t, self._threshold_features[name]))
+                        break
+        for name, step in self.polled.items():
+            if _ANCHORS[name][0](state) is not None:
+                found.append((now + step, self._always))
         orders = state.orders
         if orders:
             for window in self.order_windows:
-                i = bisect_left(orders, instant - window, key=_order_ts)
-                if i < len(orders) and orders[i][0] + window == instant:
-                    moving |= self._order_features[window]
+                # the first order whose ts + window >= now, i.e. ts >= now - window
+                i = bisect_left(orders, now - window, key=_order_ts)
+                if i < len(orders):
+                    found.append((orders[i][0] + window, self._order_features[window]))
         for key in self.bucket_windows:
             counter, window = key
             buckets = state.counters.get(counter)
             if buckets:
-                hour = -((window - instant) // HOUR_MS) - 1
+                # the first bucket whose (hour + 1) * HOUR_MS + window >= now
+                hour = -((window - now) // HOUR_MS) - 1  # ceil((now - window) / H) - 1
                 i = bisect_left(buckets, hour, key=_bucket_hour)
-                if i < len(buckets) and (buckets[i][0] + 1) * HOUR_MS + window == instant:
-                    moving |= self._bucket_features[key]
+                if i < len(buckets):
+                    found.append(((buckets[i][0] + 1) * HOUR_MS + window,
+                                  self._bucket_features[key]))
         for attr in self.last_seen_windows:
-            if any(t + 30 * DAY_MS == instant for t in getattr(state, attr).values()):
-                moving |= self._last_seen_features[attr]
-        return frozenset(moving)
+            horizon = now - 30 * DAY_MS
+            seen = [t for t in getattr(state, attr).values() if t >= horizon]
+            if seen:
+                found.append((min(seen) + 30 * DAY_MS, self._last_seen_features[attr]))
+        if self.local_clock and state.last_seen is not None:
+            found.append(((now // _QUARTER_HOUR + 1) * _QUARTER_HOUR, self._always))
+        return found
 
 
 def time_dependent_segments(definitions: Definitions) -> frozenset[str]:

@@ -247,7 +247,7 @@ class Clusterer:
             self.__dict__.pop("rate", None)
             self._setup(0)
             if len(self.centres) == len(ARCHETYPES):
-                self.anchors = [scale(a.values) for a in ARCHETYPES]
+                self.anchors = [list(a) for a in _ANCHORS]
 
     def assign(self, v: list[float], current: int | None = None) -> int:
         """The nearest populated centre to the scaled vector ``v``; ``current`` is kept
@@ -330,7 +330,7 @@ class Clusterer:
         if len(vectors) <= min(K_CHOICES):  # too few customers for two clusters
             return self.fit or ClusterFit(0, 0.0, self.seen)
         x = np.asarray(vectors, dtype=np.float64)
-        distinct = len(np.unique(x, axis=0)) if len(x) else 0
+        distinct = len(np.unique(x, axis=0))
         squared = _pairwise_squared(x, x)
         distances = np.sqrt(np.maximum(squared, 0.0))
         fits: list[tuple[float, int, Any]] = []

@@ -152,12 +152,10 @@ class PartitionModels:
             return None if values is None else values[2]
         if name == "cluster":
             entry = f.state.models.get("cluster")
-            if entry is None:
-                return self.clusterer.assign(self.cluster_vector(f))
-            current = entry[0]
-            best = self.clusterer.assign(self.cluster_vector(f), current)
-            if best != current and f.now < _stay_ends(entry, self.policies):
-                return current  # held: the move happens at the stay's end (stamp)
+            best = self._cluster_choice(f)
+            if entry is not None and best != entry[0] and f.now < _stay_ends(entry,
+                                                                            self.policies):
+                return entry[0]  # held: the move happens at the stay's end (stamp)
             return best
         raise KeyError(name)
 
@@ -173,6 +171,15 @@ class PartitionModels:
                 return build_vector(self.base(f), None, None)
             return build_vector(self.base(f), values[0], values[1])
         result: list[float] = f.memo("models/x", compute)
+        return result
+
+    def _cluster_choice(self, f: Features) -> int:
+        """Where the customer's values put them (hysteresis from their current
+        cluster), before any minimum stay holds them."""
+        def choose() -> int:
+            entry = f.state.models.get("cluster")
+            return self.clusterer.assign(self.cluster_vector(f), entry[0] if entry else None)
+        result: int = f.memo("models/cluster_choice", choose)
         return result
 
     def cluster_vector(self, f: Features) -> list[float]:
@@ -239,8 +246,7 @@ class PartitionModels:
         # a move held back by cluster_min_stay: the due index wakes the customer at the
         # stay's end to make it (segments.models.examples.models_due)
         stay_ends = since + self.policies.cluster_min_stay_ms
-        held = (f.now < stay_ends
-                and self.clusterer.assign(self.cluster_vector(f), cluster) != cluster)
+        held = f.now < stay_ends and self._cluster_choice(f) != cluster
         entry = [cluster, _top_category(state.categories), since, stay_ends if held else 0]
         if previous != entry:
             if previous:
