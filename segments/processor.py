@@ -112,7 +112,8 @@ class Processor:
         ``submit`` (like ``Executor.submit``) runs BG/NBD refits off the event path
         (None: inline; the result is applied at the same instant either way);
         ``on_label(partition, model, made_at, label, p, captured)`` sees every
-        resolved example (``captured``: the baselines and the vector ``x`` at capture)."""
+        resolved example (``captured``: the baselines and the vector ``x`` at capture,
+        and ``resolved_at``, the partition clock when the label was learnt)."""
         self.engine = engine
         self.gate = gate
         self.store = store

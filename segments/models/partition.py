@@ -277,7 +277,7 @@ class PartitionModels:
                     if not entry.decided:
                         models[clf.name] = entry._replace(decided=1)
                     continue
-                self._resolve(clf, entry, label)
+                self._resolve(clf, entry, label, f.now)
             self._capture(state, clf, f)
             captured = True
         if captured:
@@ -300,7 +300,7 @@ class PartitionModels:
             if entry is None or entry.horizon > instant:
                 continue
             labelled = True
-            self._resolve(clf, entry, 1 - label if entry.decided else label)
+            self._resolve(clf, entry, 1 - label if entry.decided else label, f.now)
             last_seen = state.last_seen
             if last_seen is None or f.now - last_seen > self.policies.model_inactive_after_ms:
                 del models[clf.name]
@@ -346,13 +346,15 @@ class PartitionModels:
         baselines = [None if recency is None else round(recency, 6), rfm]
         state.models[clf.name] = OpenExample(f.now, f.now + horizon, x, p, baselines, 0)
 
-    def _resolve(self, clf: OnlineClassifier, entry: OpenExample, label: int) -> None:
+    def _resolve(self, clf: OnlineClassifier, entry: OpenExample, label: int,
+                 now: int) -> None:
         clf.learn(entry.x, label, entry.p)
         self.dirty += 1
         if self.on_label is not None:
             self.on_label(self.partition, clf.name, entry.made_at, label, entry.p,
                           {"days_since_last_purchase": entry.baselines[0],
-                           "rfm_score": entry.baselines[1], "x": entry.x})
+                           "rfm_score": entry.baselines[1], "x": entry.x,
+                           "resolved_at": now})
 
     # ---- BG/NBD refits ---------------------------------------------------------
 

@@ -159,7 +159,7 @@ def test_purchase_before_the_horizon_is_label_1_at_that_event() -> None:
     propensity = [label for label in run.labels if label[1] == "propensity"]
     assert propensity == [(0, "propensity", T0, 1, None,
                            {"days_since_last_purchase": None, "rfm_score": None,
-                            "x": example.x})]
+                            "x": example.x, "resolved_at": T0 + 5 * DAY_MS})]
     example = run.state("a").models["propensity"]
     assert (example.made_at, example.horizon) == (T0 + 5 * DAY_MS, T0 + 35 * DAY_MS)
 
@@ -230,7 +230,8 @@ def test_on_label_gets_the_capture_time_prediction_and_baselines() -> None:
     label = next(x for x in run.labels if x[1] == "propensity" and x[2] == T0 + DAY_MS + 5)
     assert label[3:] == (1, captured.p, {"days_since_last_purchase": 0.0,
                                         "rfm_score": captured.baselines[1],
-                                        "x": captured.x})
+                                        "x": captured.x,
+                                        "resolved_at": T0 + 3 * DAY_MS})
 
 
 # --- warm-up --------------------------------------------------------------------------
