@@ -23,7 +23,9 @@ the three columns rank the very same examples. Log loss is the model's.
 
 Whether a score of 0.7 means 70 %: the Brier score, the expected calibration error
 (ECE: the gap between mean score and observed rate per tenth of the score range,
-weighted by the examples in it) and a 10-bin reliability table of the second year.
+weighted by the examples in it) and a 10-bin reliability table of the second year;
+then what four online recalibrators (isotonic or Platt, per partition, on two windows
+of the labels known at each score's instant) would have served instead.
 
 An honest upper bound: scikit-learn's ``HistGradientBoostingClassifier`` trained with
 hindsight, in batch, on the first year's examples (the same vectors ``x`` and labels)
@@ -118,13 +120,15 @@ def write_block(path: Path, start: str, end: str, text: str) -> int:
 
 
 def collect(lines: list[bytes]) -> tuple[dict[str, list[tuple[Any, ...]]], float]:
-    """Replay; every resolved example as (label, p, recency, rfm, made_at, x) per model."""
+    """Replay; every resolved example as (label, p, recency, rfm, made_at, x,
+    resolved_at, partition) per model, in the order they were learnt."""
     examples: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
 
     def on_label(partition: int, model: str, made_at: int, label: int, p: float | None,
                  captured: dict[str, Any]) -> None:
         examples[model].append((label, p, captured.get("days_since_last_purchase"),
-                                captured.get("rfm_score"), made_at, captured["x"]))
+                                captured.get("rfm_score"), made_at, captured["x"],
+                                captured["resolved_at"], partition))
 
     processor = Processor(Engine(load_default()), Gate(), MemoryStore(), live=False,
                           on_label=on_label)
@@ -311,6 +315,125 @@ def refitted_bound(examples: dict[str, list[tuple[Any, ...]]]) -> list[str]:
     return out
 
 
+class Recalibrator:
+    """A recalibration map fitted on resolved (score, label) pairs: isotonic
+    (scikit-learn's ``IsotonicRegression``) or Platt (a logistic regression on the
+    score's logit), the two ways to recalibrate a classifier after the fact."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.fitted: Any = None
+
+    def fit(self, scores: Sequence[float], labels: Sequence[int]) -> None:
+        if len(set(labels)) < 2:
+            return
+        if self.kind == "isotonic":
+            from sklearn.isotonic import IsotonicRegression
+
+            self.fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+                np.asarray(scores), np.asarray(labels))
+        else:
+            from sklearn.linear_model import LogisticRegression
+
+            self.fitted = LogisticRegression(C=1e6).fit(_logit(scores), np.asarray(labels))
+
+    def apply(self, scores: Sequence[float]) -> list[float]:
+        if self.fitted is None:
+            return list(scores)
+        if self.kind == "isotonic":
+            return [float(v) for v in self.fitted.predict(np.asarray(scores))]
+        return [float(v) for v in self.fitted.predict_proba(_logit(scores))[:, 1]]
+
+
+def _logit(scores: Sequence[float]) -> Any:
+    p = np.clip(np.asarray(scores, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p)).reshape(-1, 1)
+
+
+def recalibrated(examples: list[tuple[Any, ...]], kind: str, window: str,
+                 horizon_ms: int) -> list[tuple[int, int, float, float]]:
+    """What an online recalibrator per partition would have served: each scored
+    example as (made_at, label, score, recalibrated score), the map being the one
+    fitted on what was known at ``made_at``. ``window`` is ``"last 5000"`` (the last
+    5,000 labels learnt, refitted every 500: recent, but a churn label 1 arrives a
+    whole horizon after its 0s, so the mix is skewed) or ``"complete 120d"`` (every
+    example made in the 120 days that ended a horizon ago, all resolved by then,
+    refitted weekly: unskewed, but a horizon late)."""
+    out: list[tuple[int, int, float, float]] = []
+    for partition in sorted({e[7] for e in examples}):
+        mine = [e for e in examples if e[7] == partition and e[1] is not None]
+        out += _served(mine, kind, window, horizon_ms)
+    return out
+
+
+def _served(mine: list[tuple[Any, ...]], kind: str, window: str,
+            horizon_ms: int) -> list[tuple[int, int, float, float]]:
+    """recalibrated() for one partition's scored examples."""
+    out: list[tuple[int, int, float, float]] = []
+    queries = sorted(mine, key=lambda e: e[4])
+    learnt = sorted(mine, key=lambda e: e[6])  # stable: the order they were learnt
+    calibrator = Recalibrator(kind)
+    batch: list[tuple[Any, ...]] = []  # the examples scored by the current map
+
+    def refit(scores: list[float], labels: list[int]) -> None:
+        served = calibrator.apply([e[1] for e in batch]) if batch else []
+        out.extend((e[4], e[0], e[1], q) for e, q in zip(batch, served, strict=True))
+        batch.clear()
+        calibrator.fit(scores, labels)
+
+    fitted_for: int | None = None
+    n = since = 0
+    for e in queries:
+        made_at = e[4]
+        if window == "last 5000":
+            while n < len(learnt) and learnt[n][6] <= made_at:
+                n += 1
+                since += 1
+            if since >= 500 and n >= 1000:
+                recent = learnt[max(0, n - 5000):n]
+                refit([r[1] for r in recent], [r[0] for r in recent])
+                since = 0
+        else:
+            week = made_at // (7 * 86_400_000)
+            if week != fitted_for:
+                fitted_for = week
+                high = week * 7 * 86_400_000 - horizon_ms
+                known = [r for r in mine if high - 120 * 86_400_000 <= r[4] < high]
+                if len(known) >= 1000:
+                    refit([r[1] for r in known], [r[0] for r in known])
+        batch.append(e)
+    refit([], [])
+    return out
+
+
+def recalibration(examples: dict[str, list[tuple[Any, ...]]]) -> list[str]:
+    """The served scores against four online recalibrators, on the second year."""
+    policies = load_default().policies
+    horizons = {"propensity": policies.propensity_horizon_ms,
+                "churn": policies.churn_horizon_ms}
+    first = min(e[4] for every in examples.values() for e in every)
+    models = sorted(examples)
+    out = ["| scores | " + " | ".join(f"`{FEATURE_NAMES.get(m, m)}` ECE | Brier | AUC"
+                                      for m in models) + " |",
+           "|---|" + "---|---|---|" * len(models)]
+    variants = [("served (no recalibration)", None, "")] + [
+        (f"{kind}, {window}", kind, window)
+        for kind in ("isotonic", "platt") for window in ("last 5000", "complete 120d")]
+    for title, kind, window in variants:
+        cells = []
+        for model in models:
+            if kind is None:
+                rows = [(e[4], e[0], e[1], e[1]) for e in examples[model] if e[1] is not None]
+            else:
+                rows = recalibrated(examples[model], kind, window, horizons[model])
+            second = [r for r in rows if r[0] >= first + YEAR_MS]
+            y, q = [r[1] for r in second], [r[3] for r in second]
+            cells.append(f"{expected_calibration_error(y, q):.3f} | {brier(y, q):.4f} "
+                         f"| {roc_auc(y, q):.3f}")
+        out.append(f"| {title} | " + " | ".join(cells) + " |")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", type=Path, help="put the table into this Markdown file")
@@ -326,6 +449,10 @@ def main(argv: list[str] | None = None) -> int:
            "Examples made in the log's second year:", "", *table(second), "",
            "Calibration, second year (does a score of 0.7 mean 70 %?):", "",
            *calibration(second), "",
+           "Recalibrated online, per partition, from the labels known at each score's "
+           "instant (scikit-learn's `IsotonicRegression`, or Platt: a logistic "
+           "regression on the score's logit), against the scores served; second year:",
+           "", *recalibration(examples), "",
            "Upper bound: a batch gradient-boosted model (scikit-learn "
            "`HistGradientBoostingClassifier`, default settings) fitted with hindsight on "
            "the first year's examples, tested on the second year's that the online model "

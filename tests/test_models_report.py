@@ -125,3 +125,43 @@ def test_monthly_refits_train_only_on_labels_known_before_each_month() -> None:
     assert learner.fits == [[100.0, 200.0, 385.0], [100.0, 200.0, 385.0, 395.0, 391.0, 405.0]]
     assert y == [1, 0, 1] and online == [0.5, 0.5, 0.5]  # days 405, 425; then 440
     assert batch == pytest.approx([1 / 3, 1 / 3, 0.5])
+
+
+def _example(made_at: int, label: int, p: float, resolved_at: int,
+             partition: int = 0) -> tuple[Any, ...]:
+    return (label, p, None, None, made_at, None, resolved_at, partition)
+
+
+@pytest.mark.parametrize("kind", ["isotonic", "platt"])
+def test_a_recalibrator_learns_only_what_was_resolved_before_the_score(kind: str) -> None:
+    """Over-confident scores (0.9, 0.8 for a 30 % and 20 % rate) are pulled to the
+    rates once 1,000 labels are learnt; a score made before that is served as is."""
+    rng = random.Random(9)
+    examples = []
+    for n in range(4000):
+        p = 0.9 if n % 2 else 0.8
+        label = int(rng.random() < (0.3 if n % 2 else 0.2))
+        examples.append(_example(n * 1000, label, p, n * 1000 + 500))
+    served = report.recalibrated(examples, kind, "last 5000", 10 * DAY_MS)
+    assert len(served) == 4000
+    early = [q for made, _, p, q in served if made < 999_000]
+    assert early and all(q in (0.8, 0.9) for q in early)
+    late = [q for made, _, p, q in served if made > 1_600_000 and p == 0.9]
+    assert all(abs(q - 0.3) < 0.05 for q in late)
+
+
+def test_the_complete_window_uses_examples_made_a_horizon_ago() -> None:
+    """Examples are known only a horizon after they were made: with a 30-day horizon
+    nothing of the first 30 days recalibrates a score, and the map later reflects
+    the old rate (90 % positives), not the new one (10 %)."""
+    examples = []
+    for n in range(6000):
+        made = n * 3_600_000  # hourly, 250 days
+        old = made < 100 * DAY_MS
+        label = int(n % 10 != 0) if old else int(n % 10 == 0)
+        examples.append(_example(made, label, 0.5, made + DAY_MS))
+    served = report.recalibrated(examples, "isotonic", "complete 120d", 30 * DAY_MS)
+    by_made = {made: q for made, _, _, q in served}
+    assert all(q == 0.5 for made, q in by_made.items() if made < 30 * DAY_MS)
+    # 110 days in: the window (the 120 days before 80 days in) holds only the old rate
+    assert abs(by_made[110 * 24 * 3_600_000] - 0.9) < 1e-9
