@@ -84,17 +84,23 @@ class RateMeter:
 def _clusters(described: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """The clusters of several partitions as one list: ids mean the same on every
     partition (each cluster starts at the same archetype), so sizes and top categories
-    add up; the centre shown is the size-weighted mean of the partitions' centres."""
+    add up; the centre shown is the size-weighted mean of the partitions' centres.
+    ``unlike_name`` lists the partitions whose populated centre of that id is nearer
+    another archetype than its own (the id keeps its name; its customers may not fit
+    it), with the archetype it is nearest."""
     merged: dict[int, dict[str, Any]] = {}
-    for clusters in described.values():
+    for partition, clusters in sorted(described.items()):
         for cluster in clusters:
             into = merged.setdefault(cluster["cluster"], {
                 "cluster": cluster["cluster"], "archetype": cluster["archetype"],
                 "description": cluster["description"], "size": 0, "partitions": 0,
-                "_categories": Counter(), "_centroid": Counter()})
+                "unlike_name": [], "_categories": Counter(), "_centroid": Counter()})
             size = int(cluster["size"])
             into["size"] += size
             into["partitions"] += 1
+            if cluster.get("populated") and cluster.get("like_archetype") is False:
+                into["unlike_name"].append({"partition": partition,
+                                            "nearest": cluster.get("nearest_archetype")})
             into["_categories"].update(dict(cluster["top_categories"]))
             for name, value in cluster["centroid"].items():
                 into["_centroid"][name] += value * size

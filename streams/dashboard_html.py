@@ -138,8 +138,11 @@ function draw(d) {
   const columns = ["at", "moment", "customer", "outcome", "score"];
   table("recent-sent", columns, d.recent_sent.map(trigger));
   table("recent-withheld", columns, d.recent_withheld.map(trigger));
-  table("clusters", ["cluster", "name", "customers", "what they are", "top categories"],
-        d.clusters.map((c) => [c.cluster, c.archetype, c.size, c.description,
+  const unlike = (c) => (c.unlike_name || []).map(
+    (u) => `nearest to ${u.nearest} on partition ${u.partition}`).join("; ") || "yes";
+  table("clusters", ["cluster", "name", "customers", "what they are", "like its name",
+                     "top categories"],
+        d.clusters.map((c) => [c.cluster, c.archetype, c.size, c.description, unlike(c),
                                c.top_categories.map((kv) => kv[0]).join(", ")]));
   const now = new Date();
   history_.t.push(now); history_.rate.push(t.events_per_second); history_.lag.push(t.lag);

@@ -98,6 +98,25 @@ def test_clusters_of_several_partitions_add_up() -> None:
     assert merged["size"] == 4 and merged["partitions"] == 2
     assert merged["centroid"] == {"x": 2.5}
     assert merged["top_categories"] == [("shoes", 3), ("hats", 1)]
+    assert merged["unlike_name"] == []
+
+
+def test_the_clusters_say_where_a_centre_is_unlike_its_name() -> None:
+    def cluster(populated: bool, like: bool, nearest: str) -> dict[str, Any]:
+        return {"cluster": 2, "archetype": "loyal_high_value", "description": "d",
+                "centroid": {"x": 1.0}, "size": 1, "top_categories": [],
+                "populated": populated, "like_archetype": like,
+                "nearest_archetype": nearest}
+
+    worker = {"url": "http://a", "totals": dict.fromkeys(
+        ("consumed", "applied", "duplicates", "dead_lettered"), 0),
+        "events_per_second": None, "lag": {}, "dead_letters": {}, "segments": {},
+        "triggers": {}, "recent_sent": [], "recent_withheld": [],
+        "clusters_by_partition": {"0": [cluster(True, True, "loyal_high_value")],
+                                  "1": [cluster(True, False, "lapsed_buyer")],
+                                  "2": [cluster(False, False, "one_time_buyer")]}}
+    (merged,) = merge([worker])["clusters"]
+    assert merged["unlike_name"] == [{"partition": 1, "nearest": "lapsed_buyer"}]
 
 
 def test_the_rate_is_over_the_window() -> None:

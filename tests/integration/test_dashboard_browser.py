@@ -159,6 +159,8 @@ def test_the_live_page_shows_the_group_and_follows_the_events(
             # the discovered clusters, named
             clusters = rows(page, "clusters")
             assert clusters and all(r[1] for r in clusters)
+            # and whether each centre is still like its name
+            assert all(r[4] == "yes" or r[4].startswith("nearest to ") for r in clusters)
             assert page.text_content("#status").startswith("updated ")  # type: ignore[union-attr]
             assert console.errors == []
             shot = tmp_path / "dashboard.png"
