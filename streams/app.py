@@ -133,6 +133,7 @@ def create_app(settings: Settings, definitions: Definitions, partitions: int) ->
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
         table_standby_replicas=settings.standby_replicas,
+        consumer_group_instance_id=settings.group_instance_id,
         # SSL/SASL from --kafka-config: the same settings the admin client used
         **settings.kafka.faust(),
         **closed,

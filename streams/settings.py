@@ -46,6 +46,9 @@ class Settings:
     linger_ms: int = 1
     session_timeout: float = 15.0  # seconds without a heartbeat before a rebalance
     standby_replicas: int = 1  # warm copies of each table partition on other workers
+    # static group membership (KIP-345): a worker back with the same id within the
+    # session timeout gets its partitions at once; None: dynamic membership
+    group_instance_id: str | None = None
     # a partition's models are checkpointed after this many updates, or this long
     checkpoint_updates: int = 1000
     checkpoint_seconds: float = 30.0

@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import fcntl
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -42,6 +43,17 @@ def one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
 
 
 store_kind = one_of(STORES)
+
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9._-]{1,200}")
+
+
+def instance_id(text: str) -> str:
+    """A consumer group instance id: letters, digits, '.', '_', '-' (Kafka's own rule
+    for names), at most 200 characters."""
+    if not _INSTANCE_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"must be 1-200 letters, digits, '.', '_' or '-', not {text!r}")
+    return text
 
 __all__ = ["add_parser", "run_worker"]
 
@@ -119,6 +131,17 @@ def add_parser(commands: Commands) -> None:
                         default=env("SESSION_TIMEOUT", "15"),
                         help="seconds without a heartbeat before the group gives a worker's "
                         "partitions to the others (SEGSTREAM_SESSION_TIMEOUT, default 15)")
+    worker.add_argument("--group-instance-id", type=instance_id,
+                        default=env("GROUP_INSTANCE_ID", None), metavar="ID",
+                        help="static group membership (Kafka's KIP-345): a worker that "
+                        "comes back with the same ID within --session-timeout, after a "
+                        "crash or a restart, gets its partitions back at once instead of "
+                        "waiting for its old session to expire and a rebalance; give "
+                        "each worker its own stable ID (e.g. a StatefulSet pod's name) "
+                        "and keep its --web-port and --web-advertise. A worker that "
+                        "stops does not leave the group: the others take its partitions "
+                        "only after the session timeout (SEGSTREAM_GROUP_INSTANCE_ID; "
+                        "default: none, dynamic membership)")
     worker.add_argument("--standby-replicas", type=non_negative,
                         default=env("STANDBY_REPLICAS", "1"),
                         help="other workers keep this many warm copies of each partition's "
@@ -181,7 +204,7 @@ def run_worker(args: argparse.Namespace) -> int:
         session_timeout=args.session_timeout, standby_replicas=args.standby_replicas,
         web_token=token(args, "web-token"), metrics_token=token(args, "metrics-token"),
         web_cert=args.web_cert, web_key=args.web_key, web_ca=args.web_ca,
-        guarantee=args.guarantee)
+        guarantee=args.guarantee, group_instance_id=args.group_instance_id)
     web_auth.check(settings)  # a bad certificate in one line, before any connection
     definitions = load_definitions_file(args.definitions)
     lock = lock_data_dir(settings.data_dir)  # noqa: F841 - held until the process exits
