@@ -181,7 +181,10 @@ class Engine:
             scored = models.on_due(state, due, features) if models is not None else _NONE
             if scored:
                 changed = True
-            only = self._moving(self.schedule.moving_at(state, due), scored)
+            # what moves at `due`, and the schedule's next instant after it (nothing it
+            # reads changes in a time step)
+            moving, scheduled = self.schedule.at_due(state, due)
+            only = self._moving(moving, scored)
             if only:
                 outputs.extend(self._segment_changes(state, features, Cause("time"), at=due,
                                                      only=only, models=models))
@@ -189,7 +192,7 @@ class Engine:
             if scored and self.reads_models:
                 assert models is not None
                 models.stamp(state, features, scored)
-            state.due = self.next_due(state, due + 1)
+            state.due = self._next_due(state, scheduled)
         return TimeStep(outputs, changed)
 
     def on_definitions(self, state: CustomerState, now: int, rfm: RfmCuts | None = None,
@@ -311,8 +314,13 @@ class Engine:
         is already late): where a rule may flip (segments.schedule), a pending trigger
         fires (segments.moments) or an open model example reaches its horizon
         (segments.models.examples). The due index wakes the customer there."""
-        dues = [due for due in (self.schedule.next_due(state, now), pending_due(state),
-                                models_due(state)) if due is not None]
+        return self._next_due(state, self.schedule.next_due(state, now))
+
+    @staticmethod
+    def _next_due(state: CustomerState, scheduled: int | None) -> int | None:
+        """:meth:`next_due` with the schedule's instant ``scheduled`` known."""
+        dues = [due for due in (scheduled, pending_due(state), models_due(state))
+                if due is not None]
         return min(dues) if dues else None
 
     def _moments(self, state: CustomerState, features: Features, event: Interaction,

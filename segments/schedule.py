@@ -120,11 +120,36 @@ class Schedule:
         >>> sorted(Schedule(defs).moving_at(s, 1_000 + 90 * DAY_MS))
         ['days_since_last_purchase']
         """
-        moving = set(self._always)
-        for t, features in self._candidates(state, instant):
-            if t == instant:
-                moving |= features
-        return frozenset(moving)
+        return self._moving_in(self._candidates(state, instant), instant)
+
+    def at_due(self, state: CustomerState, instant: int) -> tuple[frozenset[str], int | None]:
+        """``(moving_at(state, instant), next_due(state, instant + 1))``: what a time
+        step at ``instant`` needs, from one walk over the sources when none of them
+        has a candidate at ``instant`` itself (a step at a model's horizon or at a
+        pending trigger's due): each source's earliest instant at or after ``instant``
+        is then its earliest after it. A time step changes nothing the schedule reads
+        (orders, buckets, anchors, devices, features used), so the engine may ask
+        before the step's changes.
+
+        >>> from segments.definitions import parse_definitions
+        >>> defs = parse_definitions('''[segments.lapsed]
+        ... when = "days_since_last_purchase > 90"''')
+        >>> s = CustomerState("c-1", last_purchase=0, purchases_total=1)
+        >>> Schedule(defs).at_due(s, DAY_MS) == (frozenset(), 90 * DAY_MS)
+        True
+        """
+        found = self._candidates(state, instant)
+        moving = self._moving_in(found, instant)
+        if moving:  # a source at the instant, or polled steps or the local clock (their
+            # instants count from the one asked for): walked again from just after it
+            return moving, self.next_due(state, instant + 1)
+        return moving, min((t for t, _ in found), default=None)
+
+    def _moving_in(self, found: list[tuple[int, frozenset[str]]],
+                   instant: int) -> frozenset[str]:
+        """What moves at ``instant`` among the sources' candidates ``found`` there
+        (every source's features are non-empty: empty means no source is at it)."""
+        return self._always.union(*(features for t, features in found if t == instant))
 
     def _candidates(self, state: CustomerState, now: int) -> list[tuple[int, frozenset[str]]]:
         """Each source's earliest instant at or after ``now``, with the features that
