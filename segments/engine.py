@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = ["Engine", "TimeStep"]
 
 _NONE: frozenset[str] = frozenset()
+_UNCHANGED_CACHE_SIZE = 1 << 14
 
 
 class TimeStep(NamedTuple):
@@ -110,6 +111,9 @@ class Engine:
         self._names = tuple(definitions.segments)
         self._defined = frozenset(self._names)
         self._sorted = sorted((name, i) for i, name in enumerate(self._names))
+        # a membership list -> the evaluator's result that changes nothing (None when
+        # the list names a segment no longer defined, which leaves with a record)
+        self._unchanged: dict[tuple[str, ...], tuple[bool, ...] | None] = {}
         self._evaluators: dict[frozenset[str] | None, Callable[..., tuple[bool, ...]]] = {}
         self.rfm_segments = with_dependents(definitions, {
             name for name, s in definitions.segments.items()
@@ -285,6 +289,8 @@ class Engine:
         current = state.segments
         values = self._evaluator(only)(
             features.__getitem__, frozenset(current) if only is not None else _NONE)
+        if values == self._unchanged_values(current):  # most evaluations move nothing
+            return []
         after = [name for name, position in self._sorted if values[position]]
         if after == current:  # both sorted
             return []
@@ -308,6 +314,21 @@ class Engine:
                                    Cause("definitions"), {}, after, self.definitions.version)
             outputs.append(Output(SEGMENT_CHANGES, state.customer_id, value))
         return outputs
+
+    def _unchanged_values(self, current: list[str]) -> tuple[bool, ...] | None:
+        """The memberships ``current`` as the evaluator's tuple, kept per list (there
+        are few distinct ones)."""
+        key = tuple(current)
+        try:
+            return self._unchanged[key]
+        except KeyError:
+            if len(self._unchanged) >= _UNCHANGED_CACHE_SIZE:
+                self._unchanged.clear()
+            inside = set(current)
+            values = (tuple(name in inside for name in self._names)
+                      if inside <= self._defined else None)
+            self._unchanged[key] = values
+            return values
 
     def next_due(self, state: CustomerState, now: int) -> int | None:
         """The customer's next due instant (at or after ``now``, or a pending one that
