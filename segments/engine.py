@@ -66,6 +66,7 @@ __all__ = ["Engine", "TimeStep"]
 
 _NONE: frozenset[str] = frozenset()
 _UNCHANGED_CACHE_SIZE = 1 << 14
+_TIME = Cause("time")  # frozen: one for every time step
 
 
 class TimeStep(NamedTuple):
@@ -190,7 +191,7 @@ class Engine:
             moving, scheduled = self.schedule.at_due(state, due)
             only = self._moving(moving, scored)
             if only:
-                outputs.extend(self._segment_changes(state, features, Cause("time"), at=due,
+                outputs.extend(self._segment_changes(state, features, _TIME, at=due,
                                                      only=only, models=models))
             outputs.extend(self._fire_pending(state, due, now if live else due, rfm, models))
             if scored and self.reads_models:
@@ -215,7 +216,7 @@ class Engine:
         if not self.reads_rfm:
             return []
         return self._segment_changes(state, self.features(state, at, rfm, models),
-                                     Cause("time"), at=at, only=self.rfm_segments,
+                                     _TIME, at=at, only=self.rfm_segments,
                                      models=models)
 
     def on_erase(self, state: CustomerState, event: Interaction) -> list[Output]:
@@ -434,7 +435,7 @@ class Engine:
             "city": ctx.get("city"),
             "country": ctx.get("country"),
             "tz": ctx.get("tz"),
-            "local_time": local.strftime("%H:%M"),
+            "local_time": f"{local.hour:02d}:{local.minute:02d}",  # strftime's %H:%M
         }
 
 
