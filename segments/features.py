@@ -231,7 +231,7 @@ _ORDER_WINDOWS = (30 * DAY_MS, 90 * DAY_MS, 365 * DAY_MS)
 
 def _orders_group(f: Features, cache: dict[str, Any]) -> None:
     now = f.now
-    c30, c90, c365 = (now - w for w in _ORDER_WINDOWS)
+    c30, c90, c365 = now - _ORDER_WINDOWS[0], now - _ORDER_WINDOWS[1], now - _ORDER_WINDOWS[2]
     n30 = n90 = n365 = discounts = holidays = 0
     r30: float = 0
     r90: float = 0
