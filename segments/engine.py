@@ -65,6 +65,8 @@ if TYPE_CHECKING:
 __all__ = ["Engine", "TimeStep"]
 
 _NONE: frozenset[str] = frozenset()
+_UNCHANGED_CACHE_SIZE = 1 << 14
+_TIME = Cause("time")  # frozen: one for every time step
 
 
 class TimeStep(NamedTuple):
@@ -110,6 +112,9 @@ class Engine:
         self._names = tuple(definitions.segments)
         self._defined = frozenset(self._names)
         self._sorted = sorted((name, i) for i, name in enumerate(self._names))
+        # a membership list -> the evaluator's result that changes nothing (None when
+        # the list names a segment no longer defined, which leaves with a record)
+        self._unchanged: dict[tuple[str, ...], tuple[bool, ...] | None] = {}
         self._evaluators: dict[frozenset[str] | None, Callable[..., tuple[bool, ...]]] = {}
         self.rfm_segments = with_dependents(definitions, {
             name for name, s in definitions.segments.items()
@@ -181,15 +186,18 @@ class Engine:
             scored = models.on_due(state, due, features) if models is not None else _NONE
             if scored:
                 changed = True
-            only = self._moving(self.schedule.moving_at(state, due), scored)
+            # what moves at `due`, and the schedule's next instant after it (nothing it
+            # reads changes in a time step)
+            moving, scheduled = self.schedule.at_due(state, due)
+            only = self._moving(moving, scored)
             if only:
-                outputs.extend(self._segment_changes(state, features, Cause("time"), at=due,
+                outputs.extend(self._segment_changes(state, features, _TIME, at=due,
                                                      only=only, models=models))
             outputs.extend(self._fire_pending(state, due, now if live else due, rfm, models))
             if scored and self.reads_models:
                 assert models is not None
                 models.stamp(state, features, scored)
-            state.due = self.next_due(state, due + 1)
+            state.due = self._next_due(state, scheduled)
         return TimeStep(outputs, changed)
 
     def on_definitions(self, state: CustomerState, now: int, rfm: RfmCuts | None = None,
@@ -208,7 +216,7 @@ class Engine:
         if not self.reads_rfm:
             return []
         return self._segment_changes(state, self.features(state, at, rfm, models),
-                                     Cause("time"), at=at, only=self.rfm_segments,
+                                     _TIME, at=at, only=self.rfm_segments,
                                      models=models)
 
     def on_erase(self, state: CustomerState, event: Interaction) -> list[Output]:
@@ -282,6 +290,8 @@ class Engine:
         current = state.segments
         values = self._evaluator(only)(
             features.__getitem__, frozenset(current) if only is not None else _NONE)
+        if values == self._unchanged_values(current):  # most evaluations move nothing
+            return []
         after = [name for name, position in self._sorted if values[position]]
         if after == current:  # both sorted
             return []
@@ -306,13 +316,33 @@ class Engine:
             outputs.append(Output(SEGMENT_CHANGES, state.customer_id, value))
         return outputs
 
+    def _unchanged_values(self, current: list[str]) -> tuple[bool, ...] | None:
+        """The memberships ``current`` as the evaluator's tuple, kept per list (there
+        are few distinct ones)."""
+        key = tuple(current)
+        try:
+            return self._unchanged[key]
+        except KeyError:
+            if len(self._unchanged) >= _UNCHANGED_CACHE_SIZE:
+                self._unchanged.clear()
+            inside = set(current)
+            values = (tuple(name in inside for name in self._names)
+                      if inside <= self._defined else None)
+            self._unchanged[key] = values
+            return values
+
     def next_due(self, state: CustomerState, now: int) -> int | None:
         """The customer's next due instant (at or after ``now``, or a pending one that
         is already late): where a rule may flip (segments.schedule), a pending trigger
         fires (segments.moments) or an open model example reaches its horizon
         (segments.models.examples). The due index wakes the customer there."""
-        dues = [due for due in (self.schedule.next_due(state, now), pending_due(state),
-                                models_due(state)) if due is not None]
+        return self._next_due(state, self.schedule.next_due(state, now))
+
+    @staticmethod
+    def _next_due(state: CustomerState, scheduled: int | None) -> int | None:
+        """:meth:`next_due` with the schedule's instant ``scheduled`` known."""
+        dues = [due for due in (scheduled, pending_due(state), models_due(state))
+                if due is not None]
         return min(dues) if dues else None
 
     def _moments(self, state: CustomerState, features: Features, event: Interaction,
@@ -405,7 +435,7 @@ class Engine:
             "city": ctx.get("city"),
             "country": ctx.get("country"),
             "tz": ctx.get("tz"),
-            "local_time": local.strftime("%H:%M"),
+            "local_time": f"{local.hour:02d}:{local.minute:02d}",  # strftime's %H:%M
         }
 
 

@@ -89,6 +89,18 @@ class Features(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(FEATURES)
 
+    def read_all(self, names: tuple[str, ...],
+                 get: Callable[[dict[str, Any]], tuple[Any, ...]]) -> tuple[Any, ...]:
+        """The features ``names`` at once; ``get`` is ``operator.itemgetter(*names)``
+        (two or more names), which reads them from the cache in one call once each is
+        computed (a model vector reads 18)."""
+        try:
+            return get(self._cache)
+        except KeyError:
+            for name in names:
+                self[name]
+            return get(self._cache)
+
     # helpers the feature functions share
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """A value computed once per instance under ``key`` (not a feature name)."""
@@ -219,7 +231,7 @@ _ORDER_WINDOWS = (30 * DAY_MS, 90 * DAY_MS, 365 * DAY_MS)
 
 def _orders_group(f: Features, cache: dict[str, Any]) -> None:
     now = f.now
-    c30, c90, c365 = (now - w for w in _ORDER_WINDOWS)
+    c30, c90, c365 = now - _ORDER_WINDOWS[0], now - _ORDER_WINDOWS[1], now - _ORDER_WINDOWS[2]
     n30 = n90 = n365 = discounts = holidays = 0
     r30: float = 0
     r90: float = 0

@@ -20,8 +20,6 @@ True
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable
-from typing import Any
 
 from segments.definitions import Definitions
 from segments.state import CustomerState
@@ -29,12 +27,12 @@ from segments.timefmt import DAY_MS, HOUR_MS, MINUTE_MS
 
 __all__ = ["TIME_DEPENDENT", "Schedule", "time_dependent_segments", "with_dependents"]
 
-# time-linear feature -> (anchor in the state, unit in ms)
-_ANCHORS: dict[str, tuple[Callable[[CustomerState], int | None], int]] = {
-    "days_since_last_purchase": (lambda s: s.last_purchase, DAY_MS),
-    "days_since_first_purchase": (lambda s: s.first_purchase, DAY_MS),
-    "days_since_last_seen": (lambda s: s.last_seen, DAY_MS),
-    "minutes_since_cart_update": (lambda s: s.cart_updated, MINUTE_MS),
+# time-linear feature -> (its anchor: the state attribute it counts from, unit in ms)
+_ANCHORS: dict[str, tuple[str, int]] = {
+    "days_since_last_purchase": ("last_purchase", DAY_MS),
+    "days_since_first_purchase": ("first_purchase", DAY_MS),
+    "days_since_last_seen": ("last_seen", DAY_MS),
+    "minutes_since_cart_update": ("cart_updated", MINUTE_MS),
 }
 # feature over orders -> its window
 _ORDER_WINDOWS = {
@@ -57,14 +55,6 @@ TIME_DEPENDENT: frozenset[str] = (frozenset(_ANCHORS) | frozenset(_ORDER_WINDOWS
                                   | _LOCAL_CLOCK)
 """Features whose value moves with the clock alone, with no event."""
 _QUARTER_HOUR = 15 * MINUTE_MS  # every time zone's offset is a multiple of it
-
-
-def _order_ts(row: list[Any]) -> int:
-    return int(row[0])
-
-
-def _bucket_hour(bucket: list[int]) -> int:
-    return bucket[0]
 
 
 class Schedule:
@@ -101,7 +91,14 @@ class Schedule:
             a: frozenset(f for f in reads if _LAST_SEEN_WINDOWS.get(f) == a)
             for a in self.last_seen_windows}
         self._always = frozenset(self.polled) | (reads & _LOCAL_CLOCK)
-        self._threshold_features = {name: frozenset({name}) for name in self.thresholds}
+        # per thresholded feature: its anchor's attribute, the offsets of its cut points
+        # from the anchor (ascending, as the cuts are), what moves there; computed once,
+        # not at every due instant
+        self._threshold_offsets = [
+            (_ANCHORS[name][0], tuple(round(c * _ANCHORS[name][1]) for c in cuts),
+             frozenset({name}))
+            for name, cuts in self.thresholds.items()]
+        self._polled_attrs = [(_ANCHORS[name][0], step) for name, step in self.polled.items()]
 
     def next_due(self, state: CustomerState, now: int) -> int | None:
         """The earliest instant at or after ``now`` where a rule may flip, if any.
@@ -123,32 +120,57 @@ class Schedule:
         >>> sorted(Schedule(defs).moving_at(s, 1_000 + 90 * DAY_MS))
         ['days_since_last_purchase']
         """
-        moving = set(self._always)
-        for t, features in self._candidates(state, instant):
-            if t == instant:
-                moving |= features
-        return frozenset(moving)
+        return self._moving_in(self._candidates(state, instant), instant)
+
+    def at_due(self, state: CustomerState, instant: int) -> tuple[frozenset[str], int | None]:
+        """``(moving_at(state, instant), next_due(state, instant + 1))``: what a time
+        step at ``instant`` needs, from one walk over the sources when none of them
+        has a candidate at ``instant`` itself (a step at a model's horizon or at a
+        pending trigger's due): each source's earliest instant at or after ``instant``
+        is then its earliest after it. A time step changes nothing the schedule reads
+        (orders, buckets, anchors, devices, features used), so the engine may ask
+        before the step's changes.
+
+        >>> from segments.definitions import parse_definitions
+        >>> defs = parse_definitions('''[segments.lapsed]
+        ... when = "days_since_last_purchase > 90"''')
+        >>> s = CustomerState("c-1", last_purchase=0, purchases_total=1)
+        >>> Schedule(defs).at_due(s, DAY_MS) == (frozenset(), 90 * DAY_MS)
+        True
+        """
+        found = self._candidates(state, instant)
+        moving = self._moving_in(found, instant)
+        if moving:  # a source at the instant, or polled steps or the local clock (their
+            # instants count from the one asked for): walked again from just after it
+            return moving, self.next_due(state, instant + 1)
+        return moving, min((t for t, _ in found), default=None)
+
+    def _moving_in(self, found: list[tuple[int, frozenset[str]]],
+                   instant: int) -> frozenset[str]:
+        """What moves at ``instant`` among the sources' candidates ``found`` there
+        (every source's features are non-empty: empty means no source is at it)."""
+        return self._always.union(*(features for t, features in found if t == instant))
 
     def _candidates(self, state: CustomerState, now: int) -> list[tuple[int, frozenset[str]]]:
         """Each source's earliest instant at or after ``now``, with the features that
         move there."""
         found = []
-        for name, cuts in self.thresholds.items():
-            anchor_of, unit = _ANCHORS[name]
-            anchor = anchor_of(state)
+        for attr, offsets, moving in self._threshold_offsets:
+            anchor = getattr(state, attr)
             if anchor is not None:
-                for c in cuts:  # ascending, and so are their instants
-                    if (t := anchor + round(c * unit)) >= now:
-                        found.append((t, self._threshold_features[name]))
+                for offset in offsets:  # ascending, and so are their instants
+                    if (t := anchor + offset) >= now:
+                        found.append((t, moving))
                         break
-        for name, step in self.polled.items():
-            if _ANCHORS[name][0](state) is not None:
+        for attr, step in self._polled_attrs:
+            if getattr(state, attr) is not None:
                 found.append((now + step, self._always))
         orders = state.orders
         if orders:
             for window in self.order_windows:
                 # the first order whose ts + window >= now, i.e. ts >= now - window
-                i = bisect_left(orders, now - window, key=_order_ts)
+                # (a one-item list sorts before every row it starts: no key function)
+                i = bisect_left(orders, [now - window])
                 if i < len(orders):
                     found.append((orders[i][0] + window, self._order_features[window]))
         for key in self.bucket_windows:
@@ -157,7 +179,7 @@ class Schedule:
             if buckets:
                 # the first bucket whose (hour + 1) * HOUR_MS + window >= now
                 hour = -((window - now) // HOUR_MS) - 1  # ceil((now - window) / H) - 1
-                i = bisect_left(buckets, hour, key=_bucket_hour)
+                i = bisect_left(buckets, [hour])
                 if i < len(buckets):
                     found.append(((buckets[i][0] + 1) * HOUR_MS + window,
                                   self._bucket_features[key]))

@@ -49,19 +49,23 @@ CLUSTER_SPACE: tuple[ClusterFeature, ...] = (
 scaler), so a centre means the same on every partition and after any restart."""
 
 
-_SCALE = tuple((spec.cap, None if spec.cap is None else math.log1p(spec.cap))
+# per dimension: (a share, its cap, log1p(cap)); a share is clipped to [0, 1]
+_SCALE = tuple((True, 1.0, 1.0) if spec.cap is None else (False, spec.cap, math.log1p(spec.cap))
                for spec in CLUSTER_SPACE)
 
 
 def scale(plain: Iterable[float]) -> list[float]:
     """Plain values (in :data:`CLUSTER_SPACE` order) to the clustering space, each in [0, 1]."""
-    out = []
+    # min(max(value, 0.0), cap) spelled out (each evaluation of a customer scales a
+    # vector): max and min return their first argument unless the second is greater
+    # (smaller), and so do these comparisons, so the values are the same, NaN included
     log1p = math.log1p
-    for value, (cap, top) in zip(plain, _SCALE, strict=True):
-        if cap is None or top is None:
-            out.append(min(max(value, 0.0), 1.0))
-        else:
-            out.append(log1p(min(max(value, 0.0), cap)) / top)
+    out: list[float] = []
+    append = out.append
+    for value, (share, cap, top) in zip(plain, _SCALE, strict=True):
+        v = 0.0 if value < 0.0 else value
+        v = cap if cap < v else v
+        append(v if share else log1p(v) / top)
     return out
 
 
@@ -395,9 +399,24 @@ def _pairwise_squared(a: Any, b: Any) -> Any:
     import numpy as np
 
     out = np.zeros((len(a), len(b)), dtype=np.float64)
-    for j in range(a.shape[1]):
-        diff = a[:, j, None] - b[None, :, j]
-        out += diff * diff
+    if len(b) < 64:  # a point against a few centres (Lloyd's iterations)
+        for j in range(a.shape[1]):
+            diff = a[:, j, None] - b[None, :, j]
+            out += diff * diff
+        return out
+    # The sample against itself: blocks of rows that stay in the CPU cache, over
+    # contiguous columns, in one buffer. Each entry still sums the same squares in
+    # the same order, so the floats are the same.
+    rows = max(1, (1 << 14) // len(b))
+    diff = np.empty((min(rows, len(a)), len(b)), dtype=np.float64)
+    a_columns, b_columns = np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)
+    for start in range(0, len(a), rows):
+        block = out[start:start + rows]
+        d = diff[:len(block)]
+        for j in range(a.shape[1]):
+            np.subtract(a_columns[j, start:start + rows, None], b_columns[j], out=d)
+            np.multiply(d, d, out=d)
+            block += d
     return out
 
 

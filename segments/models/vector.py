@@ -12,6 +12,7 @@ Log-scaled counts and money, capped recencies, and the BG/NBD values. River sees
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 from typing import NamedTuple
 
 from segments.features import Features
@@ -84,13 +85,10 @@ class Base(NamedTuple):
 def base_values(f: Features) -> Base:
     """:class:`Base` of the features ``f``: read through the mapping, so what the rules
     already computed for this evaluation is not computed again."""
-    return Base(
-        f["purchases_total"], f["revenue_total"], f["avg_order_value"],
-        f["days_since_last_purchase"], f["days_since_first_purchase"],
-        f["days_since_last_seen"], f["purchases_90d"], f["purchases_365d"],
-        f["revenue_365d"], f["discount_orders_365d"], f["sessions_30d"],
-        f["product_views_7d"], f["cart_adds_7d"], f["searches_7d"], f["email_opens_30d"],
-        f["email_clicks_30d"], f["app_opens_7d"], f["cart_items"])
+    return Base._make(f.read_all(Base._fields, _READ_BASE))
+
+
+_READ_BASE = itemgetter(*Base._fields)  # Base's fields are the features of those names
 
 
 def _log_days(days: float | None, missing: float) -> float:

@@ -52,7 +52,17 @@ def partition_of(line: bytes, partitions: int) -> int:
         return 0
     if not isinstance(key, str):
         return 0
-    return partition_for(key.encode(), partitions)
+    # a customer's partition is a pure function of the key: hashed once per customer
+    cached = _PARTITION_OF.get((key, partitions))
+    if cached is None:
+        if len(_PARTITION_OF) >= _PARTITION_CACHE_SIZE:
+            _PARTITION_OF.clear()
+        cached = _PARTITION_OF[key, partitions] = partition_for(key.encode(), partitions)
+    return cached
+
+
+_PARTITION_OF: dict[tuple[str, int], int] = {}
+_PARTITION_CACHE_SIZE = 1 << 20
 
 
 def replay_offline(paths: list[Path], definitions: Definitions, out: IO[bytes], *,

@@ -140,3 +140,18 @@ def test_only_the_rules_reading_what_moves_at_the_due_instant_can_flip_there(
         def holds(at: int, rule: Any = segment.when) -> bool:
             return bool(rule.evaluate(Features(state, at), segment=lambda n: False))
         assert holds(max(now, due - 1)) == holds(due + 1), (segment.name, due, sorted(moving))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(sparse_states(), st.integers(NOW - 5 * DAY_MS, NOW + DAY_MS), st.booleans(),
+       st.booleans())
+def test_at_due_is_moving_at_and_the_next_due_after(state: CustomerState, now: int,
+                                                     at_a_due: bool, polled: bool) -> None:
+    """The engine's time step asks ``at_due`` once for what ``moving_at`` and
+    ``next_due`` just after the instant say, at a due instant or any other."""
+    schedule = Schedule(DEFINITIONS if polled else COMPUTED)
+    instant = schedule.next_due(state, now) if at_a_due else now
+    if instant is None:
+        instant = now
+    assert schedule.at_due(state, instant) == (schedule.moving_at(state, instant),
+                                               schedule.next_due(state, instant + 1))
