@@ -57,5 +57,7 @@ def expiries(buckets: list[list[int]], now: int, window: int) -> list[int]:
 
 
 def prune(buckets: list[list[int]], now: int, window: int) -> None:
-    """Forget buckets that no window of width ``window`` can see any more."""
-    del buckets[:_first_live(buckets, now, window)]
+    """Forget buckets that no window of width ``window`` can see any more (most calls,
+    one per counter and event, find the first bucket live and forget nothing)."""
+    if buckets and buckets[0][0] < (now - window) // HOUR_MS:
+        del buckets[:_first_live(buckets, now, window)]

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 from segments import buckets
 from segments.events import Interaction
-from segments.timefmt import DAY_MS, HOUR_MS
+from segments.timefmt import DAY_MS
 
 __all__ = ["COUNTED", "PII_KEYS", "BuyerDays", "CustomerState", "apply", "buyer_days",
            "event_hash"]
@@ -365,11 +365,8 @@ def _prune(state: CustomerState) -> None:
     cutoff = now - ORDER_HORIZON_MS
     if state.orders and state.orders[0][0] <= cutoff:
         state.orders = [row for row in state.orders if row[0] > cutoff]
-    # the first bucket still live (buckets.prune's search key): most events prune nothing
-    first_live = [(now - COUNTER_HORIZON_MS) // HOUR_MS, -1]
     for series in state.counters.values():
-        if series and series[0] < first_live:
-            buckets.prune(series, now, COUNTER_HORIZON_MS)
+        buckets.prune(series, now, COUNTER_HORIZON_MS)
     for last_seen in (state.features_used, state.devices):
         for key in [k for k, t in last_seen.items() if t <= now - COUNTER_HORIZON_MS]:
             del last_seen[key]

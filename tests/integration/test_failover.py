@@ -22,7 +22,6 @@ chaos`` runs it several times in a row; ``make test`` runs it once.
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 from collections import Counter
@@ -36,13 +35,14 @@ from segments.definitions import DEFAULT_PATH, parse_definitions
 from segments.partition import PartitionMark
 from streams.client.topics import ensure_topics
 from streams.settings import Settings
-from streams.tools.offline import partition_of, replay_offline
+from streams.tools.offline import partition_of
 from tests.kafka_tools import (
     RECORD_TOPICS,
     START,
     Worker,
     assert_valid_outputs,
     consume,
+    offline_records,
     produce,
     record_id,
     wait_committed,
@@ -83,14 +83,8 @@ def test_a_group_that_changes_mid_stream_loses_nothing_and_repeats_identically(
     SIGTERM at 60 % (its partitions handed over while it finishes its writes)."""
     log_path = tmp_path / "log.jsonl"
     lines = write_simulated_log(log_path, customers=150, days=60, seed=7, start=START)
-    definitions = parse_definitions(DEFAULT_PATH.read_text())
-    out = io.BytesIO()
-    replay_offline([log_path], definitions, out, partitions=PARTITIONS)
-    comparable = without_model_decisions(definitions)
-
-    offline = {record_id(v): comparable(v) for v in map(orjson.loads,
-                                                         out.getvalue().splitlines())}
-    offline = {k: v for k, v in offline.items() if v is not None}
+    comparable = without_model_decisions(parse_definitions(DEFAULT_PATH.read_text()))
+    offline = offline_records(log_path, PARTITIONS, comparable)
     assert len(offline) > 1000
 
     ensure_topics(Settings(bootstrap=bootstrap, topic_prefix=prefix, partitions=PARTITIONS))
